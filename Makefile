@@ -1,0 +1,36 @@
+# influxgate — the README's two commands are `make demo` and `make test`.
+GO          ?= go
+CACHE       ?= $(HOME)/.cache/influxgate
+INFLUXD18   ?= $(CACHE)/influxd-1.8.10/influxd
+export INFLUXD_1_8 := $(INFLUXD18)
+
+.PHONY: all build test deps influxd-1.8 vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o bin/influxgate ./cmd/influxgate
+
+# deps installs what the tests need: Debian's influxdb (1.6.7) and the influx
+# CLI, and influxd 1.8.10 (for the /api/v2 endpoints) built into the cache.
+deps: influxd-1.8
+	scripts/install-deps.sh
+
+influxd-1.8: $(INFLUXD18)
+
+$(INFLUXD18):
+	CGO_ENABLED=0 GOBIN=$(dir $(INFLUXD18)) GOFLAGS=-mod=mod \
+		$(GO) install -ldflags=-s github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,3 @@
+module github.com/influxgate/influxgate
+
+go 1.25

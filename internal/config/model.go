@@ -1,0 +1,128 @@
+package config
+
+import "time"
+
+// Config is influxgate's one internal model. The native TOML format, the
+// influxdb-relay TOML format and the Inmate YAML format all load into it.
+// Defaults are applied by Default() before decoding; Validate() checks it.
+type Config struct {
+	// DataDir holds the durable write log, cursors and dead-letter stores
+	// (key "data-dir"; default "./influxgate-data"). One subdirectory per
+	// listener that feeds HTTP outputs.
+	DataDir string
+	// Sync is when the log is fsynced: "always" (before a write is answered),
+	// "batch" (at least every SyncInterval) or "none" (key "sync").
+	Sync string
+	// SyncInterval is the longest time between fsyncs with Sync = "batch"
+	// (key "sync-interval"; default 100ms).
+	SyncInterval time.Duration
+	// Consistency is the default write consistency: "any", "one", "quorum"
+	// or "all" (key "consistency"; default "any"). A request's consistency
+	// parameter overrides it.
+	Consistency string
+	// WriteTimeout bounds how long a write waits for backend verdicts before
+	// it is answered per the consistency policy (key "write-timeout"; 10s).
+	WriteTimeout time.Duration
+	// MaxBodySize is the largest accepted request body in bytes, after
+	// decompression (key "max-body-size"; default 25000000 as InfluxDB).
+	MaxBodySize int64
+	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (key
+	// "shutdown-timeout"; default 30s).
+	ShutdownTimeout time.Duration
+	Log             LogConfig
+	HTTP            []HTTPConfig
+	UDP             []UDPConfig
+
+	// Source describes where the config came from (file name and format);
+	// it is filled by the loader, not by the user.
+	Source Source
+}
+
+// Source names the file a Config was loaded from and its format.
+type Source struct {
+	Path   string
+	Format Format
+}
+
+// Format is a config file dialect.
+type Format string
+
+const (
+	FormatNative Format = "influxgate" // native TOML (superset of influxdb-relay)
+	FormatRelay  Format = "influxdb-relay"
+	FormatInmate Format = "inmate"
+)
+
+// LogConfig is the [log] table.
+type LogConfig struct {
+	Level  string // "debug", "info", "warn", "error"; default "info"
+	Format string // "text" or "json"; default "text"
+}
+
+// HTTPConfig is one [[http]] section: a listener with its own outputs, as in
+// influxdb-relay. Each section is an independent relay with its own log.
+type HTTPConfig struct {
+	Name                   string // "name"; default "http" or "http-N"
+	BindAddr               string // "bind-addr", host:port (required)
+	SSLCombinedPEM         string // "ssl-combined-pem": certificate and key in one PEM file
+	TLSCert                string // "tls-cert": certificate file (with tls-key)
+	TLSKey                 string // "tls-key"
+	DefaultRetentionPolicy string // "default-retention-policy": rp used when a write names none
+	Auth                   AuthConfig
+	Outputs                []OutputConfig // "output"
+}
+
+// AuthConfig is [http.auth]: how clients are authenticated.
+type AuthConfig struct {
+	// Mode is "pass-through" (default: client credentials are forwarded to
+	// the backends, as influxdb-relay does) or "gateway" (influxgate checks
+	// credentials itself against Tokens and Users).
+	Mode   string
+	Tokens []string   // accepted as "Authorization: Token <t>", Basic or u/p password
+	Users  []UserAuth // accepted as Basic auth, u/p or "Token user:password"
+}
+
+// UserAuth is one gateway user.
+type UserAuth struct {
+	Username string
+	Password string
+}
+
+// OutputConfig is one backend (an "output" entry). The same type serves
+// [[http]] outputs and [[udp]] outputs; Validate checks which keys fit where.
+type OutputConfig struct {
+	Name     string // "name" (required)
+	Location string // "location": the full /write (or /api/v2/write) URL, or host:port for UDP
+	// Timeout per request to this backend ("timeout"; default 10s).
+	Timeout time.Duration
+	// BufferSizeMB caps this backend's backlog in the log ("buffer-size-mb";
+	// 0 = no cap but the disk).
+	BufferSizeMB int
+	// MaxBatchKB is the largest request built by merging queued records
+	// ("max-batch-kb"; default 50, as influxdb-relay).
+	MaxBatchKB int
+	// MaxDelayInterval is the longest retry backoff ("max-delay-interval";
+	// default 10s).
+	MaxDelayInterval    time.Duration
+	SkipTLSVerification bool   // "skip-tls-verification"
+	CAFile              string // "ca-file": PEM CA bundle to verify the backend
+	Username            string // "username": 1.x credentials used for this backend
+	Password            string // "password"
+	Token               string // "token": 2.x API token used for this backend
+	Org                 string // "org": 2.x organisation for /api/v2/write
+	// Overflow is what happens at BufferSizeMB: "drop-oldest" (default) or
+	// "reject" ("overflow").
+	Overflow string
+	MTU      int // "mtu": largest UDP datagram for UDP outputs (default 1024)
+}
+
+// UDPConfig is one [[udp]] section.
+type UDPConfig struct {
+	Name            string // "name"
+	BindAddr        string // "bind-addr" (required)
+	ReadBuffer      int    // "read-buffer": SO_RCVBUF in bytes; 0 = OS default
+	Precision       string // "precision": n, u, ms, s, m, h (default n)
+	Database        string // "database": enables HTTP outputs through the log
+	RetentionPolicy string // "retention-policy"
+	Outputs         []OutputConfig
+}

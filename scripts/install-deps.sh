@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs the Debian packages influxgate's tests and demo need, when missing.
+set -e
+need=""
+command -v influxd >/dev/null 2>&1 || need="$need influxdb"
+command -v influx >/dev/null 2>&1 || need="$need influxdb-client"
+[ -z "$need" ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing:$need"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need
