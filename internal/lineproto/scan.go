@@ -1,0 +1,258 @@
+package lineproto
+
+import "bytes"
+
+// Kinds of line, as InfluxDB 1.x's parser tells them apart.
+const (
+	kindBlank   = iota // empty or whitespace only: skipped by InfluxDB
+	kindComment        // first non-whitespace byte is '#': skipped by InfluxDB
+	kindPoint          // everything else, well formed or not
+)
+
+// lineInfo is what the scanner learns about one line.
+type lineInfo struct {
+	kind uint8
+	// stamp is set for a point line that has no timestamp section and can
+	// take " <ts>" at its end (see the package doc for the rules).
+	stamp bool
+	// ts0:ts1 is the timestamp token within the line; empty when none.
+	ts0, ts1 int
+}
+
+// isWS reports whether c is whitespace to InfluxDB's parser, which skips
+// spaces, tabs and NUL bytes before a line, the field set and the timestamp.
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == 0 }
+
+// skipWS returns the index of the first non-whitespace byte of b at or after i.
+func skipWS(b []byte, i int) int {
+	for i < len(b) && isWS(b[i]) {
+		i++
+	}
+	return i
+}
+
+// nextLine returns the end of the line that starts at body[i]: the index of
+// its terminating '\n', or len(body) for an unterminated last line. plain
+// reports that the line contains neither '"' nor '\\', which lets callers
+// take the fast path in classify.
+//
+// The common line has neither quotes nor backslashes, so its end is simply
+// the next '\n'; three vectorised IndexByte calls settle that far faster
+// than a byte-at-a-time state machine. Other lines go through lineEndSlow.
+func nextLine(body []byte, i int) (end int, plain bool) {
+	rest := body[i:]
+	nl := bytes.IndexByte(rest, '\n')
+	if nl < 0 {
+		nl = len(rest)
+	}
+	seg := rest[:nl]
+	if bytes.IndexByte(seg, '"') < 0 && bytes.IndexByte(seg, '\\') < 0 {
+		return i + nl, true
+	}
+	return lineEndSlow(body, i), false
+}
+
+// lineEndSlow finds the end of the line starting at body[i] the way InfluxDB
+// 1.x's scanLine does: a backslash escapes the byte after it (including a
+// '\n'), and once the first unescaped space has been seen, a '"' opens or
+// closes a quoted string when more '=' than ',' have been seen outside
+// quotes. A '\n' inside a quoted string does not end the line.
+func lineEndSlow(body []byte, i int) int {
+	n := len(body)
+	fields, quoted := false, false
+	equals, commas := 0, 0
+	for i < n {
+		c := body[i]
+		// InfluxDB only skips an escape when two more bytes follow; at the
+		// very end of the body the difference cannot move a line end.
+		if c == '\\' && i+2 < n {
+			i += 2
+			continue
+		}
+		if c == ' ' {
+			fields = true
+		}
+		if fields {
+			switch {
+			case !quoted && c == '=':
+				equals++
+				i++
+				continue
+			case !quoted && c == ',':
+				commas++
+				i++
+				continue
+			case c == '"' && equals > commas:
+				quoted = !quoted
+				i++
+				continue
+			}
+		}
+		if c == '\n' && !quoted {
+			return i
+		}
+		i++
+	}
+	return n
+}
+
+// isPoint reports whether a line (without its terminator) is a point line:
+// neither blank nor a comment.
+func isPoint(line []byte) bool {
+	s := skipWS(line, 0)
+	return s < len(line) && line[s] != '#'
+}
+
+// IsPoint reports whether line, as passed by Lines, is a point line rather
+// than a blank line or a comment, which InfluxDB skips. Malformed lines are
+// point lines too.
+func IsPoint(line []byte) bool { return isPoint(line) }
+
+// classify examines one line (without its terminator). plain must be true
+// only if the line contains neither '"' nor '\\'.
+func classify(b []byte, plain bool) lineInfo {
+	s := skipWS(b, 0)
+	if s == len(b) {
+		return lineInfo{kind: kindBlank}
+	}
+	if b[s] == '#' {
+		return lineInfo{kind: kindComment}
+	}
+	info := lineInfo{kind: kindPoint}
+	if plain {
+		k := bytes.IndexByte(b[s:], ' ')
+		if k < 0 {
+			return info // no field set: "missing fields"
+		}
+		fs := skipWS(b, s+k)
+		if fs == len(b) {
+			return info // key and whitespace only
+		}
+		e := bytes.IndexByte(b[fs:], ' ')
+		if e < 0 {
+			info.stamp = true
+			return info
+		}
+		t := skipWS(b, fs+e)
+		if t == len(b) {
+			info.stamp = true
+			return info
+		}
+		te := bytes.IndexByte(b[t:], ' ')
+		if te < 0 {
+			te = len(b) - t
+		}
+		info.ts0, info.ts1 = t, t+te
+		return info
+	}
+
+	// A line can end in '\n' only when a backslash escaped it; InfluxDB
+	// strips that byte. The line then ends in a lone backslash and is not
+	// stamped below.
+	if b[len(b)-1] == '\n' {
+		b = b[:len(b)-1]
+	}
+	k := keyEnd(b, s)
+	if k < 0 {
+		return info
+	}
+	fs := skipWS(b, k)
+	if fs == len(b) {
+		return info
+	}
+	f, balanced := fieldsEnd(b, fs)
+	if !balanced {
+		return info // "unbalanced quotes": left alone
+	}
+	t := skipWS(b, f)
+	if t == len(b) {
+		info.stamp = !oddTrailingBackslashes(b)
+		return info
+	}
+	te := t
+	for te < len(b) && b[te] != ' ' && b[te] != '\n' {
+		te++
+	}
+	info.ts0, info.ts1 = t, te
+	return info
+}
+
+// keyEnd returns the index of the space that ends the key (measurement and
+// tags) of the line b whose first non-whitespace byte is b[s], or -1. Like
+// InfluxDB's scanKey, a space preceded by a backslash does not end the key.
+func keyEnd(b []byte, s int) int {
+	for p := s + 1; p < len(b); p++ {
+		if b[p] == ' ' && b[p-1] != '\\' {
+			return p
+		}
+	}
+	return -1
+}
+
+// fieldsEnd returns the end of the field set starting at b[i] and whether
+// its quotes are balanced. It follows where InfluxDB's scanFields stops: a
+// backslash escapes the next byte, a '"' toggles quoting when more '=' than
+// ',' have been seen, an unquoted number or boolean value runs to the next
+// ',' or ' ', and an unquoted space ends the set. It does not validate
+// values; lines it mis-measures are ones InfluxDB rejects anyway.
+func fieldsEnd(b []byte, i int) (int, bool) {
+	n := len(b)
+	quoted := false
+	equals, commas := 0, 0
+	for i < n {
+		c := b[i]
+		if c == '\\' && i+1 < n {
+			i += 2
+			continue
+		}
+		if c == '"' && equals > commas {
+			quoted = !quoted
+			i++
+			continue
+		}
+		if c == '=' && !quoted {
+			equals++
+			if i+1 < n && b[i+1] != '"' {
+				i++
+				for i < n && b[i] != ',' && b[i] != ' ' {
+					i++
+				}
+				continue
+			}
+		}
+		if c == ',' && !quoted {
+			commas++
+		}
+		if c == ' ' && !quoted {
+			break
+		}
+		i++
+	}
+	return i, !quoted
+}
+
+// oddTrailingBackslashes reports whether b ends in an odd run of
+// backslashes, whose last one would escape a byte appended after it.
+func oddTrailingBackslashes(b []byte) bool {
+	n := 0
+	for i := len(b) - 1; i >= 0 && b[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// Lines calls fn with each line of body, in order, without its terminating
+// '\n', until fn returns false. Lines end at a '\n' that is neither inside a
+// quoted string field value nor escaped by a backslash, as in InfluxDB 1.x,
+// so a line may contain newlines. Blank lines and comments are passed too
+// (IsPoint tells them apart); a body that ends in '\n' has no empty line
+// after it. The slices alias body.
+func Lines(body []byte, fn func(line []byte) bool) {
+	for i := 0; i < len(body); {
+		end, _ := nextLine(body, i)
+		if !fn(body[i:end]) {
+			return
+		}
+		i = end + 1
+	}
+}
