@@ -1,3 +1,5 @@
 module github.com/influxgate/influxgate
 
 go 1.25
+
+require github.com/pelletier/go-toml/v2 v2.4.3
