@@ -285,10 +285,10 @@ type yamlIndex struct {
 }
 
 type yamlKey struct {
-	path                string
-	keyLine, valueLine  int
-	lastKey             string
-	isSequenceElemEntry bool
+	path               string
+	keyLine, valueLine int
+	lastKey            string
+	element            bool // a sequence element, not a mapping key
 }
 
 func indexYAML(data []byte) *yamlIndex {
@@ -311,7 +311,7 @@ func indexYAML(data []byte) *yamlIndex {
 			for i, c := range n.Content {
 				p := path + "[" + strconv.Itoa(i) + "]"
 				idx.keys = append(idx.keys, yamlKey{path: p, keyLine: c.Line, valueLine: c.Line,
-					isSequenceElemEntry: true})
+					element: true})
 				walk(c, p)
 			}
 		}
@@ -334,7 +334,7 @@ func (y *yamlIndex) keyAtLine(line int, name string) string {
 func (y *yamlIndex) valueAtLine(line int) string {
 	best := ""
 	for _, k := range y.keys {
-		if k.valueLine == line && !k.isSequenceElemEntry {
+		if k.valueLine == line && !k.element {
 			best = k.path
 		}
 	}

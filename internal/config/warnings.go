@@ -68,10 +68,10 @@ func outputWarnings(listener string, outs []OutputConfig, notYet func(feature, k
 		if !isHTTPURL(o.Location) {
 			continue
 		}
-		if u, err := url.Parse(o.Location); err == nil &&
-			!strings.HasSuffix(u.Path, "/write") && !strings.HasSuffix(u.Path, "/api/v2/write") {
+		// "/write" also covers "/api/v2/write" and both behind a proxy prefix.
+		if u, err := url.Parse(o.Location); err == nil && !strings.HasSuffix(u.Path, "/write") {
 			w = append(w, fmt.Sprintf("%s.location: path %q is neither /write nor /api/v2/write; "+
-				"influxgate posts 1.x line protocol writes to it as given", key, u.Path))
+				"influxgate posts writes to it as given", key, u.Path))
 		}
 	}
 	return w
