@@ -42,11 +42,16 @@ type Config struct {
 type Source struct {
 	Path   string
 	Format Format
+	// Ignored lists keys of the source file that were accepted for
+	// compatibility but have no effect in influxgate, each with the reason
+	// (for example Inmate's retry_count). Warnings() reports them.
+	Ignored []string
 }
 
 // Format is a config file dialect.
 type Format string
 
+// The formats LoadBytes recognises.
 const (
 	FormatNative Format = "influxgate" // native TOML (superset of influxdb-relay)
 	FormatRelay  Format = "influxdb-relay"
@@ -68,8 +73,11 @@ type HTTPConfig struct {
 	TLSCert                string // "tls-cert": certificate file (with tls-key)
 	TLSKey                 string // "tls-key"
 	DefaultRetentionPolicy string // "default-retention-policy": rp used when a write names none
-	Auth                   AuthConfig
-	Outputs                []OutputConfig // "output"
+	// DefaultPingResponse is the status GET/HEAD /ping answers with
+	// ("default-ping-response", from influxdb-relay's README; default 204).
+	DefaultPingResponse int
+	Auth                AuthConfig
+	Outputs             []OutputConfig // "output"
 }
 
 // AuthConfig is [http.auth]: how clients are authenticated.
@@ -99,7 +107,7 @@ type OutputConfig struct {
 	// 0 = no cap but the disk).
 	BufferSizeMB int
 	// MaxBatchKB is the largest request built by merging queued records
-	// ("max-batch-kb"; default 50, as influxdb-relay).
+	// ("max-batch-kb"; default 50; influxdb-relay's default was 512).
 	MaxBatchKB int
 	// MaxDelayInterval is the longest retry backoff ("max-delay-interval";
 	// default 10s).

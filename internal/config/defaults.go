@@ -1,0 +1,201 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the top-level keys, filled by Default.
+const (
+	DefaultDataDir         = "./influxgate-data"
+	DefaultSync            = "always"
+	DefaultSyncInterval    = 100 * time.Millisecond
+	DefaultConsistency     = "any"
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultMaxBodySize     = 25000000 // bytes, as InfluxDB's [http] max-body-size
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+)
+
+// Defaults of per-listener and per-output keys, filled by ApplyDefaults.
+const (
+	DefaultOutputTimeout    = 10 * time.Second // influxdb-relay's too
+	DefaultMaxBatchKB       = 50               // influxdb-relay used 512
+	DefaultMaxDelayInterval = 10 * time.Second // influxdb-relay's too
+	DefaultOverflow         = "drop-oldest"
+	DefaultMTU              = 1024 // influxdb-relay's too
+	DefaultPingResponse     = 204  // influxdb-relay's and InfluxDB's
+	DefaultAuthMode         = "pass-through"
+	DefaultPrecision        = "n"
+)
+
+// Default returns a Config with every top-level default filled, before
+// decoding. Per-listener and per-output defaults depend on what the file
+// declares; ApplyDefaults fills them after decoding.
+func Default() Config {
+	return Config{
+		DataDir:         DefaultDataDir,
+		Sync:            DefaultSync,
+		SyncInterval:    DefaultSyncInterval,
+		Consistency:     DefaultConsistency,
+		WriteTimeout:    DefaultWriteTimeout,
+		MaxBodySize:     DefaultMaxBodySize,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// ApplyDefaults fills the per-listener and per-output defaults that Default
+// cannot know: listener names ("http", "http-2", …, "udp", …), output names
+// (host:port of the location, made unique), the "/write" path of an HTTP
+// location that has none, timeouts, batch sizes, overflow policy, MTU, ping
+// status, auth mode and UDP precision. Only zero values are replaced, so it is
+// safe to call more than once. Top-level keys are left alone: start from
+// Default() for those (a zero MaxBodySize means "no limit").
+func (c *Config) ApplyDefaults() {
+	used := map[string]bool{}
+	for _, h := range c.HTTP {
+		used[h.Name] = true
+	}
+	for _, u := range c.UDP {
+		used[u.Name] = true
+	}
+	for i := range c.HTTP {
+		h := &c.HTTP[i]
+		if h.Name == "" {
+			h.Name = uniqueName("http", used)
+		}
+		if h.DefaultPingResponse == 0 {
+			h.DefaultPingResponse = DefaultPingResponse
+		}
+		if h.Auth.Mode == "" {
+			h.Auth.Mode = DefaultAuthMode
+		}
+		applyOutputDefaults(h.Outputs, true)
+	}
+	for i := range c.UDP {
+		u := &c.UDP[i]
+		if u.Name == "" {
+			u.Name = uniqueName("udp", used)
+		}
+		if u.Precision == "" {
+			u.Precision = DefaultPrecision
+		}
+		applyOutputDefaults(u.Outputs, false)
+	}
+}
+
+// applyOutputDefaults fills one listener's outputs. Outputs of an HTTP
+// listener are always HTTP outputs; those of a UDP listener are HTTP outputs
+// when their location is an http(s) URL and plain UDP forwards otherwise.
+func applyOutputDefaults(outs []OutputConfig, httpListener bool) {
+	used := map[string]bool{}
+	for _, o := range outs {
+		used[o.Name] = true
+	}
+	for i := range outs {
+		o := &outs[i]
+		isHTTP := httpListener || isHTTPURL(o.Location)
+		if o.Name == "" {
+			o.Name = uniqueName(outputBaseName(o.Location), used)
+		}
+		if !isHTTP {
+			if o.MTU == 0 {
+				o.MTU = DefaultMTU
+			}
+			continue
+		}
+		o.Location = withWritePath(o.Location)
+		if o.Timeout == 0 {
+			o.Timeout = DefaultOutputTimeout
+		}
+		if o.MaxBatchKB == 0 {
+			o.MaxBatchKB = DefaultMaxBatchKB
+		}
+		if o.MaxDelayInterval == 0 {
+			o.MaxDelayInterval = DefaultMaxDelayInterval
+		}
+		if o.Overflow == "" {
+			o.Overflow = DefaultOverflow
+		}
+	}
+}
+
+// uniqueName returns base, or base-2, base-3, … if taken, and marks it used.
+func uniqueName(base string, used map[string]bool) string {
+	name := base
+	for n := 2; used[name]; n++ {
+		name = base + "-" + strconv.Itoa(n)
+	}
+	used[name] = true
+	return name
+}
+
+// outputBaseName derives an output's default name from its location: the
+// host:port of a URL or the host:port itself. influxdb-relay used the whole
+// location; host:port is shorter in logs and metric labels and still names
+// the backend.
+func outputBaseName(location string) string {
+	if u, err := url.Parse(location); err == nil && u.Host != "" && isHTTPScheme(u.Scheme) {
+		return u.Host
+	}
+	if location == "" {
+		return "output"
+	}
+	return location
+}
+
+// withWritePath gives an http(s) location without a path the 1.x write path,
+// so "http://db:8086" means "http://db:8086/write". Other paths are kept.
+func withWritePath(location string) string {
+	u, err := url.Parse(location)
+	if err != nil || !isHTTPScheme(u.Scheme) || u.Host == "" {
+		return location
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/write"
+		return u.String()
+	}
+	return location
+}
+
+func isHTTPScheme(s string) bool {
+	s = strings.ToLower(s)
+	return s == "http" || s == "https"
+}
+
+// isHTTPURL reports whether location is meant as an http(s) URL (as opposed
+// to a UDP host:port).
+func isHTTPURL(location string) bool {
+	i := strings.Index(location, "://")
+	return i > 0 && isHTTPScheme(location[:i])
+}
+
+// hostPortProblem says what is wrong with s as host:port with a numeric
+// port, or returns "". An empty host is allowed when emptyHost is set (listen
+// on all interfaces); port 0 when zeroPort is set (an ephemeral port, handy in
+// tests).
+func hostPortProblem(s string, emptyHost, zeroPort bool) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err.Error()
+	}
+	if host == "" && !emptyHost {
+		return "missing host"
+	}
+	if strings.ContainsAny(host, " /\\@?#") {
+		return "invalid host " + strconv.Quote(host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "port " + strconv.Quote(port) + " is not a number in 0..65535"
+	}
+	if n == 0 && !zeroPort {
+		return "port 0 is not a destination"
+	}
+	return ""
+}

@@ -1,0 +1,369 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The accepted values of the enumerated keys.
+var (
+	SyncModes         = []string{"always", "batch", "none"}
+	ConsistencyLevels = []string{"any", "one", "quorum", "all"}
+	OverflowPolicies  = []string{"drop-oldest", "reject"}
+	AuthModes         = []string{"pass-through", "gateway"}
+	LogLevels         = []string{"debug", "info", "warn", "error"}
+	LogFormats        = []string{"text", "json"}
+	// Precisions are the UDP precisions influxdb-relay and InfluxDB accept;
+	// "" means nanoseconds.
+	Precisions = []string{"", "n", "u", "ms", "s", "m", "h"}
+)
+
+// MaxUDPPayload is the largest UDP payload over IPv4 (65535 - 8 - 20), the
+// upper bound for mtu.
+const MaxUDPPayload = 65507
+
+// Validate checks the whole config and returns every problem found, each a
+// *FieldError naming the key by its path (http[0].output[1].timeout), joined
+// with errors.Join; nil if the config is valid. It expects the defaults to be
+// applied (Default, then ApplyDefaults), as Load does. It reads the files the
+// config names (certificates, CA bundles) to check they are readable.
+func (c *Config) Validate() error {
+	var p problems
+	if c.DataDir == "" {
+		p.add("data-dir", "must not be empty")
+	}
+	oneOf(&p, "sync", c.Sync, SyncModes)
+	positive(&p, "sync-interval", c.SyncInterval)
+	oneOf(&p, "consistency", c.Consistency, ConsistencyLevels)
+	positive(&p, "write-timeout", c.WriteTimeout)
+	if c.MaxBodySize < 0 {
+		p.add("max-body-size", "must be >= 0 (0 means no limit), got %d", c.MaxBodySize)
+	}
+	positive(&p, "shutdown-timeout", c.ShutdownTimeout)
+	oneOf(&p, "log.level", c.Log.Level, LogLevels)
+	oneOf(&p, "log.format", c.Log.Format, LogFormats)
+	if len(c.HTTP) == 0 && len(c.UDP) == 0 {
+		p.add("", "no listeners: add at least one [[http]] or [[udp]] section")
+	}
+	c.validateNames(&p)
+	for i := range c.HTTP {
+		validateHTTP(&p, fmt.Sprintf("http[%d]", i), &c.HTTP[i])
+	}
+	for i := range c.UDP {
+		validateUDP(&p, fmt.Sprintf("udp[%d]", i), &c.UDP[i])
+	}
+	binds := make([]string, len(c.HTTP))
+	for i, h := range c.HTTP {
+		binds[i] = h.BindAddr
+	}
+	addressClashes(&p, "http", binds)
+	binds = make([]string, len(c.UDP))
+	for i, u := range c.UDP {
+		binds[i] = u.BindAddr
+	}
+	addressClashes(&p, "udp", binds)
+	return p.err()
+}
+
+// validateNames checks listener names: present, usable as a directory name
+// (each listener's log lives in data-dir/<name>) and unique across [[http]]
+// and [[udp]] for the same reason.
+func (c *Config) validateNames(p *problems) {
+	first := map[string]string{}
+	check := func(key, name string) {
+		if msg := nameProblem(name); msg != "" {
+			p.add(key, "%s", msg)
+			return
+		}
+		if prev, dup := first[name]; dup {
+			p.add(key, "listener name %q is also used by %s; names must be unique", name, prev)
+			return
+		}
+		first[name] = strings.TrimSuffix(key, ".name")
+	}
+	for i, h := range c.HTTP {
+		check(fmt.Sprintf("http[%d].name", i), h.Name)
+	}
+	for i, u := range c.UDP {
+		check(fmt.Sprintf("udp[%d].name", i), u.Name)
+	}
+}
+
+// nameProblem rejects names that cannot serve as one path element.
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "must not be empty"
+	case name == "." || name == "..":
+		return fmt.Sprintf("%q is not a usable name", name)
+	case strings.ContainsAny(name, "/\\\x00"):
+		return fmt.Sprintf("%q: names must not contain '/', '\\' or NUL (they name directories and metrics)", name)
+	}
+	return ""
+}
+
+func validateHTTP(p *problems, key string, h *HTTPConfig) {
+	bindAddr(p, key+".bind-addr", h.BindAddr)
+	switch {
+	case h.SSLCombinedPEM != "" && (h.TLSCert != "" || h.TLSKey != ""):
+		p.add(key+".ssl-combined-pem", "set either ssl-combined-pem or tls-cert and tls-key, not both")
+	case h.TLSCert != "" && h.TLSKey == "":
+		p.add(key+".tls-key", "required with tls-cert")
+	case h.TLSKey != "" && h.TLSCert == "":
+		p.add(key+".tls-cert", "required with tls-key")
+	}
+	readable(p, key+".ssl-combined-pem", h.SSLCombinedPEM)
+	readable(p, key+".tls-cert", h.TLSCert)
+	readable(p, key+".tls-key", h.TLSKey)
+	if h.DefaultPingResponse < 200 || h.DefaultPingResponse > 299 {
+		p.add(key+".default-ping-response", "want a 2xx status, got %d", h.DefaultPingResponse)
+	}
+	validateAuth(p, key+".auth", &h.Auth)
+	if len(h.Outputs) == 0 {
+		p.add(key+".output", "at least one output is required")
+	}
+	names := map[string]int{}
+	for j := range h.Outputs {
+		okey := fmt.Sprintf("%s.output[%d]", key, j)
+		outputName(p, okey, h.Outputs[j].Name, names, j)
+		validateHTTPOutput(p, okey, &h.Outputs[j])
+	}
+}
+
+func validateAuth(p *problems, key string, a *AuthConfig) {
+	oneOf(p, key+".mode", a.Mode, AuthModes)
+	if a.Mode == "gateway" && len(a.Tokens) == 0 && len(a.Users) == 0 {
+		p.add(key, `mode = "gateway" needs at least one entry in tokens or users`)
+	}
+	if a.Mode == "pass-through" && (len(a.Tokens) > 0 || len(a.Users) > 0) {
+		p.add(key+".mode", `tokens and users are only checked with mode = "gateway"; `+
+			`in pass-through mode they would be silently unused`)
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Tokens {
+		k := fmt.Sprintf("%s.tokens[%d]", key, i)
+		if t == "" {
+			p.add(k, "must not be empty")
+		} else if seen[t] {
+			p.add(k, "duplicate token")
+		}
+		seen[t] = true
+	}
+	users := map[string]bool{}
+	for i, u := range a.Users {
+		k := fmt.Sprintf("%s.users[%d]", key, i)
+		if u.Username == "" {
+			p.add(k+".username", "must not be empty")
+		} else if users[u.Username] {
+			p.add(k+".username", "duplicate user %q", u.Username)
+		}
+		users[u.Username] = true
+		if u.Password == "" {
+			p.add(k+".password", "must not be empty")
+		}
+	}
+}
+
+func validateUDP(p *problems, key string, u *UDPConfig) {
+	bindAddr(p, key+".bind-addr", u.BindAddr)
+	if u.ReadBuffer < 0 {
+		p.add(key+".read-buffer", "must be >= 0 (0 means the OS default), got %d", u.ReadBuffer)
+	}
+	oneOf(p, key+".precision", u.Precision, Precisions)
+	if u.RetentionPolicy != "" && u.Database == "" {
+		p.add(key+".retention-policy", "needs database: the UDP protocol carries no database, so retention-policy applies to the database set here")
+	}
+	if len(u.Outputs) == 0 {
+		p.add(key+".output", "at least one output is required")
+	}
+	names := map[string]int{}
+	for j := range u.Outputs {
+		o := &u.Outputs[j]
+		okey := fmt.Sprintf("%s.output[%d]", key, j)
+		outputName(p, okey, o.Name, names, j)
+		if !isHTTPURL(o.Location) {
+			validateUDPOutput(p, okey, o)
+			continue
+		}
+		if u.Database == "" {
+			p.add(okey+".location", "an http(s) output on a UDP listener needs database set on the listener (UDP packets name no database)")
+		}
+		validateHTTPOutput(p, okey, o)
+	}
+}
+
+func outputName(p *problems, key, name string, seen map[string]int, j int) {
+	if msg := nameProblem(name); msg != "" {
+		p.add(key+".name", "%s", msg)
+		return
+	}
+	if prev, dup := seen[name]; dup {
+		p.add(key+".name", "output name %q is also used by output[%d]; names must be unique within a listener", name, prev)
+		return
+	}
+	seen[name] = j
+}
+
+func validateHTTPOutput(p *problems, key string, o *OutputConfig) {
+	u, err := url.Parse(o.Location)
+	switch {
+	case o.Location == "":
+		p.add(key+".location", "required: the backend's write URL, e.g. http://127.0.0.1:8086/write")
+	case !strings.Contains(o.Location, "://"):
+		p.add(key+".location", "want an http:// or https:// URL with a host, got %q", o.Location)
+	case err != nil:
+		p.add(key+".location", "%v", err)
+	case !isHTTPScheme(u.Scheme) || u.Host == "":
+		p.add(key+".location", "want an http:// or https:// URL with a host, got %q", o.Location)
+	case u.RawQuery != "" || u.Fragment != "":
+		p.add(key+".location", "must not carry a query or fragment (influxdb-relay dropped it); use username/password or token for credentials")
+	default:
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				p.add(key+".location", "port %q is not a number in 1..65535", port)
+			}
+		} else if strings.HasSuffix(u.Host, ":") {
+			p.add(key+".location", "empty port in %q", o.Location)
+		}
+	}
+	positive(p, key+".timeout", o.Timeout)
+	positive(p, key+".max-delay-interval", o.MaxDelayInterval)
+	if o.BufferSizeMB < 0 {
+		p.add(key+".buffer-size-mb", "must be >= 0 (0 means no cap but the disk), got %d", o.BufferSizeMB)
+	}
+	if o.MaxBatchKB < 0 {
+		p.add(key+".max-batch-kb", "must be >= 0, got %d", o.MaxBatchKB)
+	}
+	oneOf(p, key+".overflow", o.Overflow, OverflowPolicies)
+	if o.MTU != 0 {
+		p.add(key+".mtu", "applies only to UDP outputs (a host:port location)")
+	}
+	readable(p, key+".ca-file", o.CAFile)
+	if o.CAFile != "" && err == nil && strings.EqualFold(u.Scheme, "http") {
+		p.add(key+".ca-file", "set, but the location is plain http")
+	}
+	switch {
+	case o.Username != "" && o.Password == "":
+		p.add(key+".password", "required with username")
+	case o.Password != "" && o.Username == "":
+		p.add(key+".username", "required with password")
+	}
+	if o.Token != "" && o.Username != "" {
+		p.add(key+".token", "set either token (2.x) or username/password (1.x), not both")
+	}
+}
+
+func validateUDPOutput(p *problems, key string, o *OutputConfig) {
+	if o.Location == "" {
+		p.add(key+".location", "required: the backend's UDP host:port")
+	} else if msg := hostPortProblem(o.Location, false, false); msg != "" {
+		p.add(key+".location", "want host:port (or an http(s) URL when the listener sets database): %s", msg)
+	}
+	if o.MTU < 1 || o.MTU > MaxUDPPayload {
+		p.add(key+".mtu", "want 1..%d, got %d", MaxUDPPayload, o.MTU)
+	}
+	httpOnly := []struct {
+		key string
+		set bool
+	}{
+		{"timeout", o.Timeout != 0},
+		{"buffer-size-mb", o.BufferSizeMB != 0},
+		{"max-batch-kb", o.MaxBatchKB != 0},
+		{"max-delay-interval", o.MaxDelayInterval != 0},
+		{"skip-tls-verification", o.SkipTLSVerification},
+		{"ca-file", o.CAFile != ""},
+		{"username", o.Username != ""},
+		{"password", o.Password != ""},
+		{"token", o.Token != ""},
+		{"org", o.Org != ""},
+		{"overflow", o.Overflow != ""},
+	}
+	for _, f := range httpOnly {
+		if f.set {
+			p.add(key+"."+f.key, "applies only to HTTP outputs; this output forwards UDP packets")
+		}
+	}
+}
+
+func bindAddr(p *problems, key, addr string) {
+	if addr == "" {
+		p.add(key, "required: host:port to listen on, e.g. 127.0.0.1:9096")
+		return
+	}
+	if msg := hostPortProblem(addr, true, true); msg != "" {
+		p.add(key, "want host:port: %s", msg)
+	}
+}
+
+// addressClashes reports listeners of one network that would bind the same
+// address: the same port with equal hosts, or with either host a wildcard.
+// Port 0 (ephemeral) never clashes.
+func addressClashes(p *problems, network string, addrs []string) {
+	for j := range addrs {
+		for i := range j {
+			if bindsOverlap(addrs[i], addrs[j]) {
+				p.add(fmt.Sprintf("%s[%d].bind-addr", network, j),
+					"%q clashes with %s[%d].bind-addr %q: two %s listeners cannot share an address",
+					addrs[j], network, i, addrs[i], network)
+				break
+			}
+		}
+	}
+}
+
+func bindsOverlap(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return wild(ha) || wild(hb) || strings.EqualFold(ha, hb)
+}
+
+func oneOf(p *problems, key, v string, allowed []string) {
+	if !slices.Contains(allowed, v) {
+		var quoted []string
+		for _, a := range allowed {
+			if a != "" {
+				quoted = append(quoted, strconv.Quote(a))
+			}
+		}
+		p.add(key, "want one of %s, got %q", strings.Join(quoted, ", "), v)
+	}
+}
+
+func positive(p *problems, key string, d time.Duration) {
+	if d <= 0 {
+		p.add(key, "must be greater than 0, got %s", d)
+	}
+}
+
+// readable checks that a file named by the config can be opened for reading.
+func readable(p *problems, key, path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		p.add(key, "cannot read %q: %v", path, unwrapPathError(err))
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		p.add(key, "%q is a directory, want a PEM file", path)
+	}
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
