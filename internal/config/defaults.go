@@ -17,6 +17,7 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultMaxBodySize     = 25000000 // bytes, as InfluxDB's [http] max-body-size
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultDeadLetterAfter = 10 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
 )
@@ -24,7 +25,7 @@ const (
 // Defaults of per-listener and per-output keys, filled by ApplyDefaults.
 const (
 	DefaultOutputTimeout    = 10 * time.Second // influxdb-relay's too
-	DefaultMaxBatchKB       = 50               // influxdb-relay used 512
+	DefaultMaxBatchKB       = 512              // influxdb-relay's too
 	DefaultMaxDelayInterval = 10 * time.Second // influxdb-relay's too
 	DefaultOverflow         = "drop-oldest"
 	DefaultMTU              = 1024 // influxdb-relay's too
@@ -45,6 +46,7 @@ func Default() Config {
 		WriteTimeout:    DefaultWriteTimeout,
 		MaxBodySize:     DefaultMaxBodySize,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		DeadLetterAfter: DefaultDeadLetterAfter,
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }

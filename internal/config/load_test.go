@@ -269,7 +269,7 @@ output = [{ location = "db1:8089" }]
 		t.Errorf("locations = %q, %q, %q", outs[0].Location, outs[1].Location, outs[2].Location)
 	}
 	o := outs[0]
-	if o.Timeout != 10*time.Second || o.MaxBatchKB != 50 || o.MaxDelayInterval != 10*time.Second ||
+	if o.Timeout != 10*time.Second || o.MaxBatchKB != 512 || o.MaxDelayInterval != 10*time.Second ||
 		o.Overflow != "drop-oldest" || o.BufferSizeMB != 0 || o.MTU != 0 {
 		t.Errorf("HTTP output defaults: %+v", o)
 	}
@@ -334,7 +334,7 @@ func TestRelayCompatibilityKeys(t *testing.T) {
 		}
 		w := strings.Join(cfg.Warnings(), "\n")
 		for _, k := range []string{"http[0].rate-limit", "http[0].burst-limit", "http[0].health-timeout-ms",
-			"http[0].output[0].admin", "http[0].output[0].type", "http[0].default-ping-response"} {
+			"http[0].output[0].admin", "http[0].output[0].type"} {
 			if !strings.Contains(w, k+": ") {
 				t.Errorf("warnings do not mention %s:\n%s", k, w)
 			}

@@ -29,6 +29,11 @@ type Config struct {
 	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (key
 	// "shutdown-timeout"; default 30s).
 	ShutdownTimeout time.Duration
+	// DeadLetterAfter is how long a record that one backend refuses for a
+	// reason of its own (database missing, unknown user) while another
+	// replica accepted it is retried before it moves to that backend's
+	// dead-letter store (key "dead-letter-after"; default 10s).
+	DeadLetterAfter time.Duration
 	Log             LogConfig
 	HTTP            []HTTPConfig
 	UDP             []UDPConfig
@@ -107,7 +112,7 @@ type OutputConfig struct {
 	// 0 = no cap but the disk).
 	BufferSizeMB int
 	// MaxBatchKB is the largest request built by merging queued records
-	// ("max-batch-kb"; default 50; influxdb-relay's default was 512).
+	// ("max-batch-kb"; default 512, as influxdb-relay).
 	MaxBatchKB int
 	// MaxDelayInterval is the longest retry backoff ("max-delay-interval";
 	// default 10s).

@@ -24,6 +24,7 @@ type fileTOML struct {
 	WriteTimeout    durationText `toml:"write-timeout"`
 	MaxBodySize     *int64       `toml:"max-body-size"`
 	ShutdownTimeout durationText `toml:"shutdown-timeout"`
+	DeadLetterAfter durationText `toml:"dead-letter-after"`
 	Log             logTOML      `toml:"log"`
 	HTTP            []httpTOML   `toml:"http"`
 	UDP             []udpTOML    `toml:"udp"`
@@ -302,6 +303,7 @@ func (c *converter) config(raw *fileTOML) Config {
 	c.duration("sync-interval", raw.SyncInterval, &cfg.SyncInterval)
 	c.duration("write-timeout", raw.WriteTimeout, &cfg.WriteTimeout)
 	c.duration("shutdown-timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
+	c.duration("dead-letter-after", raw.DeadLetterAfter, &cfg.DeadLetterAfter)
 
 	for i, h := range raw.HTTP {
 		key := fmt.Sprintf("http[%d]", i)

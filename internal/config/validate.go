@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 		p.add("max-body-size", "must be >= 0 (0 means no limit), got %d", c.MaxBodySize)
 	}
 	positive(&p, "shutdown-timeout", c.ShutdownTimeout)
+	positive(&p, "dead-letter-after", c.DeadLetterAfter)
 	oneOf(&p, "log.level", c.Log.Level, LogLevels)
 	oneOf(&p, "log.format", c.Log.Format, LogFormats)
 	if len(c.HTTP) == 0 && len(c.UDP) == 0 {

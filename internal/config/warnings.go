@@ -14,13 +14,11 @@ import (
 //	"auth"          [http.auth] mode = "gateway"
 //	"backend-auth"  output username/password (influxdb-relay: http-user/http-pass) and token
 //	"tls-backend"   output ca-file
-//	"ping-response" a default-ping-response other than 204
 var NotYetActive = map[string]string{
 	"udp":           "UDP ingest is not active yet",
 	"auth":          "gateway auth is not active yet",
 	"backend-auth":  "per-backend credentials are not active yet",
 	"tls-backend":   "ca-file is not active yet",
-	"ping-response": "default-ping-response is not active yet (/ping answers 204)",
 }
 
 // Warnings lists keys that are accepted but have no effect in this build,
@@ -36,9 +34,6 @@ func (c *Config) Warnings() []string {
 	}
 	for i, h := range c.HTTP {
 		key := fmt.Sprintf("http[%d]", i)
-		if h.DefaultPingResponse != 0 && h.DefaultPingResponse != DefaultPingResponse {
-			notYet("ping-response", key+".default-ping-response")
-		}
 		if h.Auth.Mode == "gateway" {
 			notYet("auth", key+`.auth.mode = "gateway"`)
 		}

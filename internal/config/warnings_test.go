@@ -19,7 +19,6 @@ func TestWarningsForFeaturesNotYetActive(t *testing.T) {
 		{"backend-auth", func(c *Config) { c.HTTP[0].Outputs[0].Username, c.HTTP[0].Outputs[0].Password = "u", "p" }, "http[0].output[0].username/password"},
 		{"backend-auth", func(c *Config) { c.HTTP[0].Outputs[1].Token = "t" }, "http[0].output[1].token"},
 		{"tls-backend", func(c *Config) { c.HTTP[0].Outputs[1].CAFile = "ca.pem" }, "http[0].output[1].ca-file"},
-		{"ping-response", func(c *Config) { c.HTTP[0].DefaultPingResponse = 200 }, "http[0].default-ping-response"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
