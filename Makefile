@@ -34,3 +34,16 @@ fmt:
 
 clean:
 	rm -rf bin dist
+
+# bench runs every benchmark scenario with short windows and prints the
+# table (docs/performance.md). Not part of test: nothing here asserts timing.
+# The influxd scenario needs Debian's influxd (make deps). Pass more flags
+# with BENCHFLAGS, e.g. BENCHFLAGS="-relay influxdb-relay=/path/to/binary".
+BENCH_PIN   ?= 1
+BENCHFLAGS  ?=
+.PHONY: bench
+bench:
+	$(GO) build -o bin/influxgate-bench ./cmd/influxgate-bench
+	$(GO) build -o bin/influxgate ./cmd/influxgate
+	bin/influxgate-bench -scenario all -runs 3 -warmup 1s -duration 5s -drain-timeout 60s \
+		-pin $(BENCH_PIN) -influxgate bin/influxgate -json bin/bench.json $(BENCHFLAGS)

@@ -1,0 +1,361 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Runner runs scenarios against relays and collects the results.
+type Runner struct {
+	Relays []Relay
+	// ServerCPUs pins each relay and the ceiling sink (taskset -c list;
+	// "" leaves them free) and ServerProcs is their GOMAXPROCS (0 = Go's
+	// default). The harness itself is pinned by the caller.
+	ServerCPUs  string
+	ServerProcs int
+	// AllCPUs is the taskset list for influxd and the relay in the influxd
+	// scenario, which need more than one core ("" = free).
+	AllCPUs string
+	// SinkCommand starts a sink process (the bench binary's "sink"
+	// subcommand); it measures the ceiling.
+	SinkCommand []string
+	Influxd     string // influxd binary for the influxd scenario
+	WorkDir     string // parent of every run's temporary directory
+
+	Warmup, Duration time.Duration
+	Runs             int
+	DrainTimeout     time.Duration // how long delivery may lag behind the load
+	NoCeiling        bool          // skip the sink-direct ceiling
+	// DownCapMB is influxgate's buffer-size-mb for a sink that is down, so
+	// that long runs cannot fill the disk (0 = no cap).
+	DownCapMB int
+	// PerfDir, if set, receives a `perf record -g` profile of each relay
+	// over the first run's window.
+	PerfDir  string
+	Progress io.Writer // progress messages; nil = none
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, format+"\n", args...)
+	}
+}
+
+// Run runs sc Runs times for every relay and returns one result per relay,
+// preceded by the sink-direct ceiling's (unless NoCeiling, and except for
+// the influxd scenario, whose baseline is a direct influxd).
+func (r *Runner) Run(ctx context.Context, sc Scenario) []Result {
+	base := Result{Scenario: sc, Relay: "sink-direct", Baseline: true}
+	results := make([]Result, len(r.Relays))
+	for i, rel := range r.Relays {
+		results[i] = Result{Scenario: sc, Relay: rel.Name}
+	}
+	if sc.Influxd && r.Influxd == "" {
+		for i := range results {
+			results[i].Err = "no influxd binary"
+		}
+		return results
+	}
+	if sc.Sync != "" {
+		for i, rel := range r.Relays {
+			if !rel.Durable() {
+				results[i].Err = "relay has no sync policy"
+			}
+		}
+	}
+	bodies, err := GenerateBodies(16, sc.Lines, sc.Gzip, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		for i := range results {
+			results[i].Err = err.Error()
+		}
+		return results
+	}
+	for run := range r.Runs {
+		var ceiling *Ceiling
+		if !r.NoCeiling && !sc.Influxd {
+			r.logf("%s run %d: ceiling", sc.Name, run+1)
+			c, err := r.ceiling(ctx, sc, bodies)
+			if err != nil {
+				base.Err = err.Error()
+				r.logf("  ceiling: %v", err)
+			} else {
+				ceiling = c
+				rr := RunResult{Load: c.Load, RelayCPU: c.CPU, CPUPerLine: c.CPUPerLine, PeakRSS: c.PeakRSS}
+				r.logf("  %s", rr.brief())
+				base.Runs = append(base.Runs, rr)
+			}
+		}
+		for i, rel := range r.Relays {
+			if results[i].Err != "" || ctx.Err() != nil {
+				continue
+			}
+			r.logf("%s run %d: %s", sc.Name, run+1, rel.Name)
+			var rr RunResult
+			if sc.Influxd {
+				rr, err = r.runInfluxd(ctx, sc, rel, run)
+			} else {
+				rr, err = r.runSinks(ctx, sc, rel, bodies, run)
+			}
+			if err != nil {
+				results[i].Err = err.Error()
+				r.logf("  %v", err)
+				continue
+			}
+			rr.Ceiling = ceiling
+			r.logf("  %s", rr.brief())
+			results[i].Runs = append(results[i].Runs, rr)
+		}
+	}
+	for i := range results {
+		results[i].Median = summarizeRuns(results[i].Runs)
+	}
+	if r.NoCeiling || sc.Influxd {
+		return results
+	}
+	base.Median = summarizeRuns(base.Runs)
+	return append([]Result{base}, results...)
+}
+
+func (r *Runner) window(sc Scenario) time.Duration {
+	if sc.Duration > 0 {
+		return sc.Duration
+	}
+	return r.Duration
+}
+
+func (r *Runner) serverEnv() []string {
+	if r.ServerProcs > 0 {
+		return []string{"GOMAXPROCS=" + strconv.Itoa(r.ServerProcs)}
+	}
+	return nil
+}
+
+// ceiling sends the scenario's load straight into one sink process that
+// sits where the relay would (same CPUs, same GOMAXPROCS).
+func (r *Runner) ceiling(ctx context.Context, sc Scenario, bodies []Body) (*Ceiling, error) {
+	dir, err := os.MkdirTemp(r.WorkDir, "influxgate-bench-ceiling-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	sp, err := StartSinkProcess(r.SinkCommand, r.ServerCPUs, r.serverEnv(), filepath.Join(dir, "sink.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Stop(5 * time.Second)
+	var cpu cpuWindow
+	res, err := RunLoad(ctx, LoadConfig{Addr: sp.Addr, Target: "/write?db=bench", Conns: sc.Conns,
+		Bodies: bodies, Gzip: sc.Gzip, Warmup: r.Warmup, Duration: r.window(sc),
+		OnWindow: cpu.hook(sp.PID(), nil)})
+	if err != nil {
+		return nil, err
+	}
+	mem, _ := ReadMemory(sp.PID())
+	return &Ceiling{Load: res, CPU: cpu.cores(res.Window), CPUPerLine: cpu.perLine(res.Lines), PeakRSS: mem.HWM}, nil
+}
+
+// cpuWindow records a process's CPU time at the window's start and end.
+type cpuWindow struct{ start, end time.Duration }
+
+// hook returns a LoadConfig.OnWindow that reads pid's CPU time and also
+// calls also (if set).
+func (w *cpuWindow) hook(pid int, also func(bool)) func(bool) {
+	return func(start bool) {
+		t, _ := CPUTime(pid)
+		if start {
+			w.start = t
+		} else {
+			w.end = t
+		}
+		if also != nil {
+			also(start)
+		}
+	}
+}
+
+func (w *cpuWindow) perLine(lines int64) float64 {
+	if lines == 0 {
+		return 0
+	}
+	return float64(w.end-w.start) / float64(lines)
+}
+
+func (w *cpuWindow) cores(window time.Duration) float64 {
+	return (w.end - w.start).Seconds() / window.Seconds()
+}
+
+// perf returns an OnWindow hook that profiles pid with perf over the first
+// run's window, or nil.
+func (r *Runner) perf(sc Scenario, rel Relay, run, pid int) func(bool) {
+	if r.PerfDir == "" || run != 0 {
+		return nil
+	}
+	var cmd *exec.Cmd
+	return func(start bool) {
+		if start {
+			out := filepath.Join(r.PerfDir, fmt.Sprintf("%s-%s.perf.data", sc.Name, rel.Name))
+			secs := strconv.FormatFloat(r.window(sc).Seconds(), 'f', 1, 64)
+			cmd = exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", out, "--", "sleep", secs)
+			if err := cmd.Start(); err != nil {
+				r.logf("  perf: %v", err)
+				cmd = nil
+			}
+			return
+		}
+		if cmd != nil {
+			if err := cmd.Wait(); err != nil {
+				r.logf("  perf: %v", err)
+			}
+		}
+	}
+}
+
+// waitLines polls until every sink has at least want lines or timeout
+// passes, and returns how long it waited.
+func waitLines(ctx context.Context, sinks []*Sink, want int64, timeout time.Duration) time.Duration {
+	start := time.Now()
+	for {
+		done := true
+		for _, s := range sinks {
+			if s.Stats().Lines < want {
+				done = false
+			}
+		}
+		if done || time.Since(start) > timeout || ctx.Err() != nil {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runSinks runs sc once against rel in front of two sinks.
+func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []Body, run int) (RunResult, error) {
+	var rr RunResult
+	dir, err := os.MkdirTemp(r.WorkDir, "influxgate-bench-"+sc.Name+"-")
+	if err != nil {
+		return rr, err
+	}
+	defer os.RemoveAll(dir)
+
+	healthy, err := StartSink("127.0.0.1:0", SinkOptions{})
+	if err != nil {
+		return rr, err
+	}
+	defer healthy.Close()
+	other, err := StartSink("127.0.0.1:0", SinkOptions{Delay: sc.Slow, Down: sc.Down})
+	if err != nil {
+		return rr, err
+	}
+	defer other.Close()
+
+	rc := RelayConfig{DataDir: filepath.Join(dir, "data"), Sync: sc.Sync, Outputs: []Output{
+		{Name: "sink-1", URL: healthy.URL()}, {Name: "sink-2", URL: other.URL()}}}
+	switch {
+	case !rel.Durable():
+		// influxdb-relay keeps failed writes in a RAM buffer of this size
+		// (0 would mean none at all); the issue's figures used 100 MB.
+		rc.Outputs[0].BufferMB, rc.Outputs[1].BufferMB = 100, 100
+	case sc.Down:
+		rc.Outputs[1].BufferMB = r.DownCapMB
+	}
+	p, err := StartRelay(rel, &rc, dir, r.ServerCPUs, r.ServerProcs)
+	if err != nil {
+		return rr, err
+	}
+	defer p.Stop(40 * time.Second)
+	pid := p.PID()
+	sampler := SampleRSS(pid, 250*time.Millisecond)
+
+	var cpu cpuWindow
+	res, err := RunLoad(ctx, LoadConfig{Addr: rc.Bind, Target: "/write?db=bench", Conns: sc.Conns,
+		Bodies: bodies, Gzip: sc.Gzip, Warmup: r.Warmup, Duration: r.window(sc),
+		OnWindow: cpu.hook(pid, r.perf(sc, rel, run, pid))})
+	if err != nil {
+		sampler.Stop()
+		return rr, err
+	}
+	rr.Load = res
+	rr.RelayCPU = cpu.cores(res.Window)
+	rr.CPUPerLine = cpu.perLine(res.Lines)
+
+	up := []*Sink{healthy}
+	if !sc.Down {
+		up = append(up, other)
+	}
+	rr.DrainWait = waitLines(ctx, up, res.TotalLines, r.DrainTimeout)
+	rr.Sinks = append(rr.Sinks, sinkReport("sink-1", healthy, res.TotalLines, false))
+	rr.Sinks = append(rr.Sinks, sinkReport("sink-2", other, res.TotalLines, sc.Down))
+	if sc.Down {
+		rr.DataDirBytes = dirSize(rc.DataDir)
+		if rel.Durable() {
+			if hs, err := ReadHealth(rc.Bind); err == nil {
+				for _, h := range hs {
+					if h.Name == "sink-2" {
+						rr.Backlog = &h
+					}
+				}
+			} else {
+				rr.Notes = append(rr.Notes, "health: "+err.Error())
+			}
+		}
+	}
+	if sc.Recovery {
+		rr.Recovery = r.recover(ctx, other, res.TotalLines)
+		rr.Sinks[1] = sinkReport("sink-2", other, res.TotalLines, false)
+	}
+	if p.Exited() {
+		rr.Notes = append(rr.Notes, "relay exited during the run; log tail:\n"+p.LogTail(10))
+	} else if mem, err := ReadMemory(pid); err == nil {
+		rr.PeakRSS = mem.HWM
+	}
+	rr.RSS = sampler.Stop()
+	for _, s := range rr.Sinks {
+		rr.Shortfall += max(0, s.Expected-s.Delivered)
+	}
+	return rr, nil
+}
+
+func sinkReport(name string, s *Sink, want int64, down bool) SinkReport {
+	st := s.Stats()
+	return SinkReport{Name: name, Expected: want, Delivered: st.Lines, Requests: st.Requests, Down: down}
+}
+
+// recover brings the down sink back and measures how fast its backlog of
+// want lines arrives. The rate is taken from the first delivered line, so
+// the relay's retry backoff (the wait until it notices the sink is back) is
+// reported apart from it.
+func (r *Runner) recover(ctx context.Context, s *Sink, want int64) *Recovery {
+	rec := &Recovery{Lines: want}
+	if err := s.Up(); err != nil {
+		rec.Err = err.Error()
+		return rec
+	}
+	up := time.Now()
+	deadline := up.Add(r.DrainTimeout + 30*time.Second) // plus the longest backoff
+	var first time.Time
+	var firstLines int64
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		n := s.Stats().Lines
+		now := time.Now()
+		if n > 0 && first.IsZero() {
+			first, firstLines = now, n
+			rec.FirstAfter = now.Sub(up)
+		}
+		if n >= want {
+			rec.Drain = now.Sub(first)
+			if rec.Drain > 0 {
+				rec.LinesPerSec = float64(n-firstLines) / rec.Drain.Seconds()
+			}
+			return rec
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	rec.Err = fmt.Sprintf("backlog not drained: %d of %d lines after %v", s.Stats().Lines, want, time.Since(up).Round(time.Millisecond))
+	return rec
+}

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Scenario is one benchmark situation. Every scenario but influxd runs the
+// relay in front of two sinks.
+type Scenario struct {
+	Name  string `json:"name"`
+	About string `json:"about"`
+	Lines int    `json:"lines_per_request"`
+	Conns int    `json:"conns"`
+	Gzip  bool   `json:"gzip,omitempty"`
+	// Sync is influxgate's sync policy; "" keeps its default (always).
+	Sync string `json:"sync,omitempty"`
+	// Slow delays every write the second sink answers.
+	Slow time.Duration `json:"slow_ns,omitempty"`
+	// Down keeps the second sink's port closed for the whole load.
+	Down bool `json:"down,omitempty"`
+	// Recovery brings the down sink back after the load and measures how
+	// fast the relay drains its backlog into it.
+	Recovery bool `json:"recovery,omitempty"`
+	// Influxd runs against real influxd instead of sinks.
+	Influxd bool `json:"influxd,omitempty"`
+	// Duration, if set, replaces the runner's window.
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	// Long scenarios run only when named, or with "all" plus -long.
+	Long bool `json:"long,omitempty"`
+}
+
+// Request shapes from the issue: large batches as Telegraf sends them from
+// a big host or an aggregator, small ones as many small clients do.
+const (
+	largeLines, largeConns = 5000, 8
+	smallLines, smallConns = 10, 32
+)
+
+// Scenarios lists every scenario, in the order "all" runs them.
+var Scenarios = []Scenario{
+	{Name: "large", About: "5000-line batches, 8 connections, sync=always", Lines: largeLines, Conns: largeConns},
+	{Name: "small", About: "10-line batches, 32 connections, sync=always", Lines: smallLines, Conns: smallConns},
+	{Name: "gzip", About: "large, gzip-compressed bodies", Lines: largeLines, Conns: largeConns, Gzip: true},
+	// The sync policies are compared on small batches, where a fsync is
+	// shared by the fewest lines and its cost shows most.
+	{Name: "sync-always", About: "small, sync=always (fsync before each answer)", Lines: smallLines, Conns: smallConns, Sync: "always"},
+	{Name: "sync-batch", About: "small, sync=batch (fsync every sync-interval)", Lines: smallLines, Conns: smallConns, Sync: "batch"},
+	{Name: "sync-none", About: "small, sync=none (fsync left to the OS)", Lines: smallLines, Conns: smallConns, Sync: "none"},
+	{Name: "backend-down", About: "large, second sink down for the whole run (backlog on disk)", Lines: largeLines, Conns: largeConns, Down: true},
+	{Name: "recovery", About: "large with the second sink down, then back: drain rate", Lines: largeLines, Conns: largeConns, Down: true, Recovery: true},
+	{Name: "slow-backend", About: "small, second sink answers after 200 ms", Lines: smallLines, Conns: smallConns, Slow: 200 * time.Millisecond},
+	{Name: "influxd", About: "large into two real influxd vs. direct into one", Lines: largeLines, Conns: largeConns, Influxd: true},
+	{Name: "backend-down-5m", About: "backend-down for 5 minutes", Lines: largeLines, Conns: largeConns, Down: true, Duration: 5 * time.Minute, Long: true},
+}
+
+// FindScenarios resolves a comma-separated list of names, where "all"
+// means every scenario that is not Long (and the long ones too with long).
+func FindScenarios(spec string, long bool) ([]Scenario, error) {
+	var out []Scenario
+	seen := map[string]bool{}
+	add := func(s Scenario) {
+		if !seen[s.Name] {
+			seen[s.Name] = true
+			out = append(out, s)
+		}
+	}
+	for name := range strings.SplitSeq(spec, ",") {
+		name = strings.TrimSpace(name)
+		if name == "all" {
+			for _, s := range Scenarios {
+				if !s.Long || long {
+					add(s)
+				}
+			}
+			continue
+		}
+		found := false
+		for _, s := range Scenarios {
+			if s.Name == name {
+				add(s)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown scenario %q (have %s)", name, scenarioNames())
+		}
+	}
+	return out, nil
+}
+
+func scenarioNames() string {
+	names := make([]string, 0, len(Scenarios)+1)
+	for _, s := range Scenarios {
+		names = append(names, s.Name)
+	}
+	return strings.Join(append(names, "all"), ", ")
+}
