@@ -16,7 +16,10 @@ const (
 )
 
 func TestDecide(t *testing.T) {
-	refusal := func(o outcome) outcome { o.status, o.body = 404, []byte(`{"error":"database not found: \"x\""}`); return o }
+	refusal := func(o outcome) outcome {
+		o.status, o.body = 404, []byte(`{"error":"database not found: \"x\""}`)
+		return o
+	}
 	cases := []struct {
 		name     string
 		o        outcome
