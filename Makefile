@@ -4,16 +4,22 @@ CACHE       ?= $(HOME)/.cache/influxgate
 INFLUXD18   ?= $(CACHE)/influxd-1.8.10/influxd
 export INFLUXD_1_8 := $(INFLUXD18)
 
-.PHONY: all build test deps influxd-1.8 vet fmt clean
+.PHONY: all build demo test deps debian-deps influxd-1.8 vet fmt clean
 
 all: build
 
 build:
 	$(GO) build -o bin/influxgate ./cmd/influxgate
 
+# demo: two real influxd, influxgate in front, sample traffic; Ctrl-C ends it.
+demo: debian-deps build
+	scripts/demo.sh
+
 # deps installs what the tests need: Debian's influxdb (1.6.7) and the influx
 # CLI, and influxd 1.8.10 (for the /api/v2 endpoints) built into the cache.
-deps: influxd-1.8
+deps: debian-deps influxd-1.8
+
+debian-deps:
 	scripts/install-deps.sh
 
 influxd-1.8: $(INFLUXD18)

@@ -31,6 +31,9 @@ const (
 	DefaultMTU              = 1024 // influxdb-relay's too
 	DefaultPingResponse     = 204  // influxdb-relay's and InfluxDB's
 	DefaultAuthMode         = "pass-through"
+	DefaultQueryStrategy    = "round-robin"
+	DefaultMaxLag           = time.Second
+	DefaultQueryTimeout     = 5 * time.Minute
 	DefaultPrecision        = "n"
 )
 
@@ -76,6 +79,15 @@ func (c *Config) ApplyDefaults() {
 		}
 		if h.Auth.Mode == "" {
 			h.Auth.Mode = DefaultAuthMode
+		}
+		if h.Query.Strategy == "" {
+			h.Query.Strategy = DefaultQueryStrategy
+		}
+		if h.Query.MaxLag == 0 {
+			h.Query.MaxLag = DefaultMaxLag
+		}
+		if h.Query.Timeout == 0 {
+			h.Query.Timeout = DefaultQueryTimeout
 		}
 		applyOutputDefaults(h.Outputs, true)
 	}

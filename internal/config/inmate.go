@@ -164,6 +164,7 @@ func decodeInmate(name string, data []byte) (cfg Config, keyOf func(string) stri
 		}
 		if raw.QueryTimeout != nil && *raw.QueryTimeout > 0 {
 			o.Timeout = time.Duration(*raw.QueryTimeout) * time.Second
+			h.Query.Timeout = o.Timeout
 		}
 		if raw.RetryDelay != nil && *raw.RetryDelay > 0 {
 			o.MaxDelayInterval = time.Duration(*raw.RetryDelay) * time.Second

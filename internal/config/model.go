@@ -82,7 +82,25 @@ type HTTPConfig struct {
 	// ("default-ping-response", from influxdb-relay's README; default 204).
 	DefaultPingResponse int
 	Auth                AuthConfig
+	Query               QueryConfig    // [http.query]
 	Outputs             []OutputConfig // "output"
+}
+
+// QueryConfig is [http.query]: how /query and /api/v2/query are routed.
+type QueryConfig struct {
+	// Strategy picks the backend for a read among the caught-up ones:
+	// "round-robin" (default), "random", "first" (config order) or
+	// "least-latency" ("strategy").
+	Strategy string
+	// MaxLag: a backend whose oldest undelivered write is older than this
+	// is not caught up and gets no reads ("max-lag"; default 1s).
+	MaxLag time.Duration
+	// AllowStaleReads lets reads go to a backend that is behind when none
+	// is caught up, instead of answering 503 ("allow-stale-reads").
+	AllowStaleReads bool
+	// Timeout bounds a whole query, streaming included ("timeout"; 5m).
+	// Each output's own timeout bounds the wait for its answer to start.
+	Timeout time.Duration
 }
 
 // AuthConfig is [http.auth]: how clients are authenticated.

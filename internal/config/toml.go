@@ -47,7 +47,15 @@ type httpTOML struct {
 	BurstLimit             int          `toml:"burst-limit"`       // fork key, ignored
 	HealthTimeoutMS        int64        `toml:"health-timeout-ms"` // fork key, ignored
 	Auth                   authTOML     `toml:"auth"`
+	Query                  queryTOML    `toml:"query"`
 	Outputs                []outputTOML `toml:"output"`
+}
+
+type queryTOML struct {
+	Strategy        string       `toml:"strategy"`
+	MaxLag          durationText `toml:"max-lag"`
+	AllowStaleReads bool         `toml:"allow-stale-reads"`
+	Timeout         durationText `toml:"timeout"`
 }
 
 type authTOML struct {
@@ -320,6 +328,9 @@ func (c *converter) config(raw *fileTOML) Config {
 		for _, u := range h.Auth.Users {
 			hc.Auth.Users = append(hc.Auth.Users, UserAuth(u))
 		}
+		hc.Query.Strategy, hc.Query.AllowStaleReads = h.Query.Strategy, h.Query.AllowStaleReads
+		c.duration(key+".query.max-lag", h.Query.MaxLag, &hc.Query.MaxLag)
+		c.duration(key+".query.timeout", h.Query.Timeout, &hc.Query.Timeout)
 		hc.Outputs = c.outputs(key, h.Outputs)
 		cfg.HTTP = append(cfg.HTTP, hc)
 	}

@@ -17,6 +17,7 @@ var (
 	ConsistencyLevels = []string{"any", "one", "quorum", "all"}
 	OverflowPolicies  = []string{"drop-oldest", "reject"}
 	AuthModes         = []string{"pass-through", "gateway"}
+	QueryStrategies   = []string{"round-robin", "random", "first", "least-latency"}
 	LogLevels         = []string{"debug", "info", "warn", "error"}
 	LogFormats        = []string{"text", "json"}
 	// Precisions are the UDP precisions influxdb-relay and InfluxDB accept;
@@ -126,6 +127,9 @@ func validateHTTP(p *problems, key string, h *HTTPConfig) {
 		p.add(key+".default-ping-response", "want a 2xx status, got %d", h.DefaultPingResponse)
 	}
 	validateAuth(p, key+".auth", &h.Auth)
+	oneOf(p, key+".query.strategy", h.Query.Strategy, QueryStrategies)
+	positive(p, key+".query.max-lag", h.Query.MaxLag)
+	positive(p, key+".query.timeout", h.Query.Timeout)
 	if len(h.Outputs) == 0 {
 		p.add(key+".output", "at least one output is required")
 	}

@@ -15,10 +15,10 @@ import (
 //	"backend-auth"  output username/password (influxdb-relay: http-user/http-pass) and token
 //	"tls-backend"   output ca-file
 var NotYetActive = map[string]string{
-	"udp":           "UDP ingest is not active yet",
-	"auth":          "gateway auth is not active yet",
-	"backend-auth":  "per-backend credentials are not active yet",
-	"tls-backend":   "ca-file is not active yet",
+	"udp":          "UDP ingest is not active yet",
+	"auth":         "gateway auth is not active yet",
+	"backend-auth": "per-backend credentials are not active yet",
+	"tls-backend":  "ca-file is not active yet",
 }
 
 // Warnings lists keys that are accepted but have no effect in this build,

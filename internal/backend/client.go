@@ -1,0 +1,318 @@
+// Package backend talks to one InfluxDB server: it builds write requests for
+// the 1.x (/write) or 2.x (/api/v2/write) API with the right credentials,
+// sends them over a keep-alive connection pool, and classifies the answers
+// (classify.go) into accepted, rejected as bad data, refused for a
+// replica-specific reason, too large, or transient.
+package backend
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/lineproto"
+	"github.com/influxgate/influxgate/internal/record"
+)
+
+var jsonUnmarshal = json.Unmarshal
+
+// API is the write API a backend speaks.
+type API uint8
+
+const (
+	APIv1 API = 1 // POST /write?db=&rp=
+	APIv2 API = 2 // POST /api/v2/write?org=&bucket=
+)
+
+// maxResponseBody bounds how much of a response body is kept; InfluxDB's
+// write answers are tiny, so anything larger is drained and cut.
+const maxResponseBody = 64 << 10
+
+// Client sends writes to one InfluxDB server.
+type Client struct {
+	name     string
+	api      API
+	writeURL url.URL // location as configured
+	baseURL  url.URL // scheme://host[/prefix], without the write path
+	timeout  time.Duration
+	creds    config.OutputConfig // Username, Password, Token, Org
+	hc       *http.Client        // writes and schema changes
+	qc       *http.Client        // reads proxied for clients
+}
+
+// New builds a client for an [[http]] output.
+func New(o config.OutputConfig) (*Client, error) {
+	u, err := url.Parse(o.Location)
+	if err != nil {
+		return nil, fmt.Errorf("output %q: location: %w", o.Name, err)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/write"
+	}
+	c := &Client{name: o.Name, api: APIv1, writeURL: *u, baseURL: *u, timeout: o.Timeout, creds: o}
+	switch {
+	case strings.HasSuffix(u.Path, "/api/v2/write"):
+		c.api = APIv2
+		c.baseURL.Path = strings.TrimSuffix(u.Path, "/api/v2/write")
+	case strings.HasSuffix(u.Path, "/write"):
+		c.baseURL.Path = strings.TrimSuffix(u.Path, "/write")
+	}
+	c.baseURL.RawQuery = ""
+	if c.timeout <= 0 {
+		c.timeout = 10 * time.Second
+	}
+	tlsConf, err := tlsConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	c.hc = &http.Client{Transport: newTransport(tlsConf, true)}
+	qt := newTransport(tlsConf, false)
+	qt.ResponseHeaderTimeout = c.timeout
+	c.qc = &http.Client{Transport: qt,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return c, nil
+}
+
+// Name is the output's configured name.
+func (c *Client) Name() string { return c.name }
+
+// API is the write API the backend is addressed with.
+func (c *Client) API() API { return c.api }
+
+// BaseURL is the server's URL without the write path, for /ping and /query.
+func (c *Client) BaseURL() string { return c.baseURL.String() }
+
+// Close releases idle connections.
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+	c.qc.CloseIdleConnections()
+}
+
+// DoQuery sends a read for a client (the query gateway streams the answer
+// back). The wait for the answer's headers is bounded by the output's
+// timeout; the body by the request's context.
+func (c *Client) DoQuery(req *http.Request) (*http.Response, error) { return c.qc.Do(req) }
+
+func tlsConfig(o config.OutputConfig) (*tls.Config, error) {
+	if !o.SkipTLSVerification && o.CAFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{InsecureSkipVerify: o.SkipTLSVerification} //nolint:gosec // operator's explicit choice
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("output %q: ca-file: %w", o.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("output %q: ca-file %s: no certificates found", o.Name, o.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// newTransport builds a keep-alive pool. With sanitize, response bytes are
+// cleaned of control characters before net/http parses them: InfluxDB
+// echoes raw request bytes (NULs included) into X-Influxdb-Error, which Go's
+// client refuses as a malformed header, losing the status that says the
+// data was bad. Write responses have no bodies worth keeping byte-exact
+// (InfluxDB JSON-escapes its error bodies), so cleaning is safe there; the
+// query path uses a transport without it.
+func newTransport(tc *tls.Config, sanitize bool) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 nil, // backends are addressed directly
+		TLSClientConfig:       tc,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+	t.DialContext = d.DialContext
+	if sanitize {
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return sanitizingConn{conn}, nil
+		}
+		if tc != nil {
+			// DialTLSContext takes over TLS so the cleaning sees plaintext.
+			t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				cfg := tc.Clone()
+				if cfg.ServerName == "" {
+					host, _, _ := net.SplitHostPort(addr)
+					cfg.ServerName = host
+				}
+				tconn := tls.Client(conn, cfg)
+				if err := tconn.HandshakeContext(ctx); err != nil {
+					conn.Close()
+					return nil, err
+				}
+				return sanitizingConn{tconn}, nil
+			}
+		}
+	}
+	return t
+}
+
+// sanitizingConn replaces control bytes other than tab, CR and LF in what
+// it reads with '?'.
+type sanitizingConn struct{ net.Conn }
+
+func (c sanitizingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for i, b := range p[:n] {
+		if (b < 0x20 && b != '\t' && b != '\r' && b != '\n') || b == 0x7f {
+			p[i] = '?'
+		}
+	}
+	return n, err
+}
+
+// Batch is one write request: the bodies of one or more records with the
+// same destination, precision and credentials, sent as one body.
+type Batch struct {
+	DB, RP, Org string
+	Precision   lineproto.Precision
+	Auth        record.Auth
+	Bodies      [][]byte
+}
+
+// Write sends b and classifies the answer.
+func (c *Client) Write(ctx context.Context, b *Batch) Result {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := c.newWriteRequest(ctx, b)
+	if err != nil {
+		// Only a body that cannot be rescaled gets here: bad data.
+		return Result{Class: Rejected, Status: http.StatusBadRequest, Reason: "bad_data",
+			Body: errorBody(err.Error())}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Classify(0, nil, nil, err)
+	}
+	body, rerr := readBounded(resp.Body)
+	resp.Body.Close()
+	if rerr != nil && resp.StatusCode/100 != 2 {
+		// The answer was cut off: we cannot be sure what it said.
+		return Classify(0, nil, nil, fmt.Errorf("reading response: %w", rerr))
+	}
+	return Classify(resp.StatusCode, body, resp.Header, nil)
+}
+
+func (c *Client) newWriteRequest(ctx context.Context, b *Batch) (*http.Request, error) {
+	u := c.writeURL
+	q := u.Query()
+	bodies := b.Bodies
+	switch c.api {
+	case APIv1:
+		q.Set("db", b.DB)
+		if b.RP != "" {
+			q.Set("rp", b.RP)
+		}
+		if b.Precision != lineproto.Nanosecond {
+			q.Set("precision", b.Precision.V1())
+		}
+	case APIv2:
+		bucket := b.DB
+		if b.RP != "" {
+			bucket += "/" + b.RP
+		}
+		q.Set("bucket", bucket)
+		org := c.creds.Org
+		if org == "" {
+			org = b.Org
+		}
+		if org != "" {
+			q.Set("org", org)
+		}
+		p, ok := b.Precision.V2()
+		if !ok {
+			// 2.x knows no minute or hour precision: rescale to seconds.
+			bodies = make([][]byte, len(b.Bodies))
+			for i, body := range b.Bodies {
+				out, err := lineproto.Rescale(nil, body, b.Precision, lineproto.Second)
+				if err != nil {
+					return nil, err
+				}
+				bodies[i] = out
+			}
+			p, _ = lineproto.Second.V2()
+		}
+		if p != "ns" {
+			q.Set("precision", p)
+		}
+	}
+	hdr := make(http.Header)
+	c.SetCredentials(hdr, q, b.Auth)
+	u.RawQuery = q.Encode()
+	body := newBodiesReader(bodies)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = body.size
+	req.Header = hdr
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	req.Header.Set("User-Agent", "influxgate")
+	return req, nil
+}
+
+// Ping asks GET /ping and returns the server's X-Influxdb-Version.
+func (c *Client) Ping(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := c.baseURL
+	u.Path += "/ping"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	_, _ = readBounded(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("ping: %s", resp.Status)
+	}
+	return resp.Header.Get("X-Influxdb-Version"), nil
+}
+
+func readBounded(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxResponseBody))
+	if err == nil {
+		// Drain a little more so the connection can be reused.
+		_, _ = io.CopyN(io.Discard, r, 256<<10)
+	}
+	return body, err
+}
+
+// errorBody renders InfluxDB's JSON error body.
+func errorBody(msg string) []byte {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	return append(b, '\n')
+}

@@ -1,0 +1,156 @@
+package backend
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/lineproto"
+	"github.com/influxgate/influxgate/internal/record"
+)
+
+type seen struct {
+	path  string
+	query url.Values
+	auth  string
+	body  string
+}
+
+// recordingBackend is a fake that records each request and answers 204.
+func recordingBackend(t *testing.T) (*httptest.Server, chan seen) {
+	t.Helper()
+	ch := make(chan seen, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ch <- seen{r.URL.Path, r.URL.Query(), r.Header.Get("Authorization"), string(b)}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, ch
+}
+
+func TestWriteRequestShapes(t *testing.T) {
+	srv, ch := recordingBackend(t)
+	cases := []struct {
+		name     string
+		out      config.OutputConfig
+		batch    Batch
+		path     string
+		query    string
+		auth     string
+		wantBody string
+	}{
+		{"v1 passes client u/p", config.OutputConfig{Location: srv.URL + "/write"},
+			Batch{DB: "db", RP: "rp", Precision: lineproto.Second, Auth: record.Auth{Username: "u", Password: "p"},
+				Bodies: [][]byte{[]byte("a v=1 1"), []byte("b v=2 2\n")}},
+			"/write", "db=db&p=p&precision=s&rp=rp&u=u", "", "a v=1 1\nb v=2 2\n"},
+		{"v1 path defaulted, client token passed", config.OutputConfig{Location: srv.URL},
+			Batch{DB: "db", Auth: record.Auth{Header: "Token abc"}, Bodies: [][]byte{[]byte("a v=1 1\n")}},
+			"/write", "db=db", "Token abc", "a v=1 1\n"},
+		{"v1 backend credentials win", config.OutputConfig{Location: srv.URL + "/write", Username: "svc", Password: "pw"},
+			Batch{DB: "db", Auth: record.Auth{Header: "Token abc", Username: "u"}, Bodies: [][]byte{[]byte("a v=1 1\n")}},
+			"/write", "db=db&p=pw&u=svc", "", "a v=1 1\n"},
+		{"v2 bucket and token", config.OutputConfig{Location: srv.URL + "/api/v2/write", Token: "tok", Org: "acme"},
+			Batch{DB: "db", RP: "rp", Precision: lineproto.Millisecond, Org: "client-org", Bodies: [][]byte{[]byte("a v=1 1\n")}},
+			"/api/v2/write", "bucket=db%2Frp&org=acme&precision=ms", "Token tok", "a v=1 1\n"},
+		{"v2 rescales hours to seconds", config.OutputConfig{Location: srv.URL + "/api/v2/write"},
+			Batch{DB: "db", Precision: lineproto.Hour, Org: "o", Bodies: [][]byte{[]byte("a v=1 2\n")}},
+			"/api/v2/write", "bucket=db&org=o&precision=s", "", "a v=1 7200\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.out.Name = "b"
+			cl, err := New(c.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			res := cl.Write(context.Background(), &c.batch)
+			if res.Class != Accepted {
+				t.Fatalf("Write = %+v", res)
+			}
+			got := <-ch
+			if got.path != c.path || got.query.Encode() != c.query || got.auth != c.auth || got.body != c.wantBody {
+				t.Errorf("request = %s?%s auth=%q body=%q\nwant      %s?%s auth=%q body=%q",
+					got.path, got.query.Encode(), got.auth, got.body, c.path, c.query, c.auth, c.wantBody)
+			}
+		})
+	}
+}
+
+// A fault-injecting fake backend that answers like InfluxDB does for a gzip
+// body sent without Content-Encoding: 400 with raw bytes, NULs included,
+// in X-Influxdb-Error. Go's client refuses such a header; the client must
+// still see the 400.
+func TestSurvivesNULBytesInResponseHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				body := `{"error":"unable to parse '\u001f\u0000\u0000': invalid field format"}`
+				_, _ = io.WriteString(conn, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"+
+					"X-Influxdb-Error: unable to parse '\x1f\x8b\x08\x00\x00\x00': invalid field format\r\n"+
+					"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+			}()
+		}
+	}()
+	cl, err := New(config.OutputConfig{Name: "nul", Location: "http://" + ln.Addr().String() + "/write", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 3; i++ { // the connection is reused after such an answer
+		res := cl.Write(context.Background(), &Batch{DB: "db", Bodies: [][]byte{[]byte("\x1f\x8b\x08\x00\x00\x00")}})
+		if res.Class != Rejected || res.Status != 400 || !strings.Contains(res.Message(), "invalid field format") {
+			t.Fatalf("attempt %d: got %v status %d %q, want a 400 rejection", i, res.Class, res.Status, res.Message())
+		}
+	}
+}
+
+func TestBodiesReader(t *testing.T) {
+	r := newBodiesReader([][]byte{[]byte("a 1"), nil, []byte("b 2\n"), []byte("c 3")})
+	if r.size != int64(len("a 1\nb 2\nc 3\n")) {
+		t.Errorf("size = %d", r.size)
+	}
+	var sb strings.Builder
+	buf := make([]byte, 2) // small reads cross part boundaries
+	for {
+		n, err := r.Read(buf)
+		sb.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+	}
+	if sb.String() != "a 1\nb 2\nc 3\n" {
+		t.Errorf("Read = %q", sb.String())
+	}
+	r = newBodiesReader([][]byte{[]byte("x 1"), []byte("y 2")})
+	sb.Reset()
+	if _, err := r.WriteTo(&sb); err != nil || sb.String() != "x 1\ny 2\n" {
+		t.Errorf("WriteTo = %q, %v", sb.String(), err)
+	}
+}

@@ -1,0 +1,114 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/influxgate/influxgate/internal/record"
+)
+
+// Exec sends a schema-changing query (a KindQuery record) to POST /query
+// and classifies the answer: InfluxDB reports a failed statement inside a
+// 200 answer, so a result with an "error" counts as a refusal.
+func (c *Client) Exec(ctx context.Context, rec *record.Record) Result {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	form, err := url.ParseQuery(rec.Params)
+	if err != nil {
+		form = url.Values{}
+	}
+	form.Set("q", string(rec.Body))
+	if rec.DB != "" {
+		form.Set("db", rec.DB)
+	}
+	if rec.RP != "" {
+		form.Set("rp", rec.RP)
+	}
+	hdr := make(http.Header)
+	c.SetCredentials(hdr, form, rec.Auth)
+	u := c.baseURL
+	u.Path += "/query"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return Classify(0, nil, nil, err)
+	}
+	req.Header = hdr
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "influxgate")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Classify(0, nil, nil, err)
+	}
+	body, rerr := readBounded(resp.Body)
+	resp.Body.Close()
+	if rerr != nil {
+		return Classify(0, nil, nil, rerr)
+	}
+	res := Classify(resp.StatusCode, body, resp.Header, nil)
+	if res.Class == Accepted && statementFailed(body) {
+		res.Class, res.Reason = Rejected, "statement_error"
+	}
+	if res.Class == Rejected && res.Status == http.StatusBadRequest && strings.Contains(res.Message(), "error parsing query") {
+		res.Reason = "parse_error"
+	}
+	return res
+}
+
+// statementFailed reports whether a /query answer carries an error, at the
+// top or in any statement's result.
+func statementFailed(body []byte) bool {
+	var r struct {
+		Error   string `json:"error"`
+		Results []struct {
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return false
+	}
+	if r.Error != "" {
+		return true
+	}
+	for _, s := range r.Results {
+		if s.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// SetCredentials puts the credentials for this backend on a request: the
+// backend's own (username/password or token) when configured, else the
+// client's (pass-through). Client credentials in form are replaced.
+func (c *Client) SetCredentials(hdr http.Header, form url.Values, client record.Auth) {
+	switch {
+	case c.creds.Token != "":
+		form.Del("u")
+		form.Del("p")
+		hdr.Set("Authorization", "Token "+c.creds.Token)
+	case c.creds.Username != "":
+		hdr.Del("Authorization")
+		if c.api == APIv2 {
+			form.Del("u")
+			form.Del("p")
+			hdr.Set("Authorization", "Token "+c.creds.Username+":"+c.creds.Password)
+		} else {
+			form.Set("u", c.creds.Username)
+			form.Set("p", c.creds.Password)
+		}
+	default:
+		form.Del("u")
+		form.Del("p")
+		hdr.Del("Authorization")
+		if client.Header != "" {
+			hdr.Set("Authorization", client.Header)
+		}
+		if client.Username != "" || client.Password != "" {
+			form.Set("u", client.Username)
+			form.Set("p", client.Password)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+// Package ingest turns InfluxDB write requests (POST /write and
+// POST /api/v2/write) into log records: it checks the parameters the way
+// InfluxDB does, reads and decompresses the body within the size limit,
+// stamps lines that carry no timestamp (once, at receipt, so every replica
+// stores the same time), and hands the record to the relay, whose answer it
+// writes back in InfluxDB's shape.
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/influxgate/influxgate/internal/lineproto"
+	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/relay"
+)
+
+// Writer is the part of a relay the handlers need.
+type Writer interface {
+	Write(ctx context.Context, rec *record.Record, c relay.Consistency) relay.Answer
+}
+
+// Options configure the write handlers of one listener.
+type Options struct {
+	MaxBodySize            int64 // bytes after decompression; default 25,000,000
+	DefaultRetentionPolicy string
+	Consistency            relay.Consistency
+	Logger                 *slog.Logger
+	Metrics                *Metrics // optional
+	Now                    func() time.Time
+}
+
+// Handler serves /write and /api/v2/write.
+type Handler struct {
+	w    Writer
+	opts Options
+}
+
+// New returns the write handlers for one listener.
+func New(w Writer, opts Options) *Handler {
+	if opts.MaxBodySize <= 0 {
+		opts.MaxBodySize = 25_000_000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{w: w, opts: opts}
+}
+
+// ServeV1 handles POST /write?db=&rp=&precision=&consistency=&u=&p=.
+func (h *Handler) ServeV1(w http.ResponseWriter, r *http.Request) {
+	if !allowPost(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	rec := record.Record{Kind: record.KindWrite, DB: q.Get("db"), RP: q.Get("rp"),
+		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.Get("u"), Password: q.Get("p")}}
+	if rec.DB == "" {
+		h.fail(w, "v1", http.StatusBadRequest, "database is required")
+		return
+	}
+	prec, err := lineproto.ParsePrecisionV1(q.Get("precision"))
+	if err != nil {
+		h.fail(w, "v1", http.StatusBadRequest, err.Error())
+		return
+	}
+	h.serve(w, r, "v1", &rec, prec, q.Get("consistency"))
+}
+
+// ServeV2 handles POST /api/v2/write?org=&bucket=&precision=. A bucket
+// "db/rp" names a database and retention policy, "db" the database's
+// default policy, as InfluxDB 1.8 maps them.
+func (h *Handler) ServeV2(w http.ResponseWriter, r *http.Request) {
+	if !allowPost(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	bucket := q.Get("bucket")
+	if bucket == "" {
+		h.fail(w, "v2", http.StatusNotFound, `bucket name "" is missing a slash; not in "database/retention-policy" format`)
+		return
+	}
+	db, rp, _ := strings.Cut(bucket, "/")
+	org := q.Get("org")
+	if org == "" {
+		org = q.Get("orgID")
+	}
+	rec := record.Record{Kind: record.KindWrite, DB: db, RP: rp, Org: org,
+		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.Get("u"), Password: q.Get("p")}}
+	prec, err := lineproto.ParsePrecisionV2(q.Get("precision"))
+	if err != nil {
+		h.fail(w, "v2", http.StatusBadRequest, err.Error())
+		return
+	}
+	h.serve(w, r, "v2", &rec, prec, "")
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string, rec *record.Record, prec lineproto.Precision, consistency string) {
+	level, err := relay.ParseConsistency(consistency, h.opts.Consistency)
+	if err != nil {
+		h.fail(w, endpoint, http.StatusBadRequest, err.Error())
+		return
+	}
+	if rec.RP == "" {
+		rec.RP = h.opts.DefaultRetentionPolicy
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if status, msg := h.readBody(r, buf); status != 0 {
+		if status == http.StatusRequestEntityTooLarge {
+			w.Header().Set("Connection", "close")
+		}
+		h.fail(w, endpoint, status, msg)
+		return
+	}
+	now := h.opts.Now()
+	stamped := getBuffer()
+	defer putBuffer(stamped)
+	stamped.Grow(buf.Len() + buf.Len()/4)
+	body, st := lineproto.Stamp(stamped.Bytes()[:0], buf.Bytes(), prec.Timestamp(now))
+	if st.Lines == 0 {
+		// Nothing but blank lines or comments: InfluxDB answers 204.
+		h.opts.Metrics.observe(endpoint, http.StatusNoContent, 0, now)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	rec.Received = now.UnixNano()
+	rec.Precision = uint8(prec)
+	rec.Lines = uint32(st.Lines)
+	rec.Body = body
+	ans := h.w.Write(r.Context(), rec, level)
+	h.opts.Metrics.observe(endpoint, ans.Status, st.Lines, now)
+	if ans.Status == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeError(w, ans.Status, ans.Body)
+}
+
+// readBody reads the (possibly gzipped) body into buf within the limit and
+// returns a status and message on failure, InfluxDB's way.
+func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) (int, string) {
+	limit := h.opts.MaxBodySize
+	gzipped := r.Header.Get("Content-Encoding") == "gzip"
+	if r.ContentLength > limit {
+		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
+	}
+	if !gzipped && r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	var src io.Reader = r.Body
+	if gzipped {
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return http.StatusBadRequest, err.Error()
+		}
+		defer gz.Close()
+		src = gz
+	}
+	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
+		}
+		return http.StatusBadRequest, err.Error()
+	}
+	if n > limit {
+		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
+	}
+	return 0, ""
+}
+
+func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string) {
+	h.opts.Metrics.observe(endpoint, status, 0, time.Time{})
+	writeError(w, status, relay.ErrorBody(msg))
+}
+
+// writeError answers like InfluxDB: JSON body {"error": msg} and the
+// message in X-Influxdb-Error.
+func writeError(w http.ResponseWriter, status int, body []byte) {
+	msg := relay.Answer{Status: status, Body: body}.Message()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Influxdb-Error", headerSafe(msg))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// headerSafe replaces bytes that are not allowed in a header value: a
+// backend's error may echo raw request bytes, and passing NULs on would
+// break the client's HTTP parser the way it broke ours.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= 0x20 && r != 0x7f) {
+			return r
+		}
+		return '?'
+	}, s)
+}
+
+// allowPost answers 405 for anything but POST (and OPTIONS), like InfluxDB.
+func allowPost(w http.ResponseWriter, r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost:
+		return true
+	case http.MethodOptions:
+		w.WriteHeader(http.StatusOK)
+		return false
+	}
+	w.Header().Set("Allow", "OPTIONS, POST")
+	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+// Body buffers are pooled; very large ones are let go so that one 25 MB
+// request does not pin 25 MB for the life of the process.
+const maxPooledBuffer = 4 << 20
+
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer {
+	b := buffers.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		buffers.Put(b)
+	}
+}

@@ -1,0 +1,341 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/relay"
+)
+
+// Relay is the part of a relay the gateway needs: freshness for routing,
+// Write to log a schema change.
+type Relay interface {
+	Freshness
+	Write(ctx context.Context, rec *record.Record, c relay.Consistency) relay.Answer
+}
+
+// Options configure the gateway of one listener.
+type Options struct {
+	Relay       Relay
+	Outputs     []config.OutputConfig
+	Query       config.QueryConfig
+	Consistency relay.Consistency
+	// Gateway is true when influxgate authenticated the client itself:
+	// the client's credentials are not forwarded (per-output credentials
+	// are used when configured).
+	Gateway bool
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// Handler serves /query and /api/v2/query.
+type Handler struct {
+	opts Options
+	rt   *router
+	log  *slog.Logger
+}
+
+// maxFluxBody bounds a Flux request body, kept whole so that it can be
+// sent again to the next backend.
+const maxFluxBody = 10 << 20
+
+// New builds the gateway.
+func New(opts Options) (*Handler, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt, err := newRouter(opts.Relay, opts.Outputs, opts.Query)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{opts: opts, rt: rt, log: opts.Logger.With("component", "query")}, nil
+}
+
+// Close releases connections.
+func (h *Handler) Close() { h.rt.close() }
+
+// ServeQuery handles /query (GET or POST, form or URL parameters).
+func (h *Handler) ServeQuery(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodPost:
+	case http.MethodOptions:
+		w.WriteHeader(http.StatusOK)
+		return
+	default:
+		w.Header().Set("Allow", "GET, OPTIONS, POST")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	start := time.Now()
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, "query", http.StatusBadRequest, err.Error(), start)
+		return
+	}
+	q := r.Form.Get("q")
+	if strings.TrimSpace(q) == "" {
+		h.fail(w, "query", http.StatusBadRequest, `missing required parameter "q"`, start)
+		return
+	}
+	var params map[string]any
+	if p := r.Form.Get("params"); p != "" {
+		dec := json.NewDecoder(strings.NewReader(p))
+		dec.UseNumber()
+		if err := dec.Decode(&params); err != nil {
+			h.fail(w, "query", http.StatusBadRequest, "error parsing query parameters: "+err.Error(), start)
+			return
+		}
+	}
+	class, err := Classify(q, params)
+	if err != nil {
+		h.fail(w, "query", http.StatusBadRequest, err.Error(), start)
+		return
+	}
+	if class == Change {
+		h.change(w, r, q, start)
+		return
+	}
+	h.read(w, r, "query", start)
+}
+
+// ServeFlux handles /api/v2/query: a Flux (or JSON) body, routed like a
+// read. A Flux to() writes only on the backend that ran the query.
+func (h *Handler) ServeFlux(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h.read(w, r, "flux", start)
+}
+
+// read sends the request to the first candidate that answers without a
+// connection error, timeout or 5xx, and streams its answer back.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, start time.Time) {
+	cands := h.rt.candidates()
+	if len(cands) == 0 {
+		h.fail(w, endpoint, http.StatusServiceUnavailable,
+			"no backend is caught up (every backend is down or behind by more than max-lag); reads resume when one catches up", start)
+		return
+	}
+	var body []byte
+	if endpoint == "flux" {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(r.Body, maxFluxBody+1)); err != nil {
+			h.fail(w, endpoint, http.StatusBadRequest, err.Error(), start)
+			return
+		} else if len(body) > maxFluxBody {
+			h.fail(w, endpoint, http.StatusRequestEntityTooLarge, "Request Entity Too Large", start)
+			return
+		}
+	}
+	ctx, cancel := withTimeout(r.Context(), h.opts.Query.Timeout)
+	defer cancel()
+	var failures []string
+	for _, t := range cands {
+		req, err := h.backendRequest(ctx, r, t, endpoint, body)
+		if err != nil {
+			h.fail(w, endpoint, http.StatusBadRequest, err.Error(), start)
+			return
+		}
+		sent := time.Now()
+		resp, err := t.client.DoQuery(req)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return // the client went away
+			}
+			failures = append(failures, fmt.Sprintf("%s: %v", t.name, err))
+			h.opts.Metrics.backendFailed(t.name)
+			continue
+		}
+		if resp.StatusCode >= 500 {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			failures = append(failures, fmt.Sprintf("%s: %s %s", t.name, resp.Status, bytes.TrimSpace(msg)))
+			h.opts.Metrics.backendFailed(t.name)
+			continue
+		}
+		t.observe(time.Since(sent))
+		h.stream(w, resp, t.name)
+		h.opts.Metrics.observe(endpoint, "read", resp.StatusCode, t.name, start)
+		return
+	}
+	h.log.Warn("every backend failed a read", "failures", strings.Join(failures, "; "))
+	h.fail(w, endpoint, http.StatusServiceUnavailable, "every backend failed: "+strings.Join(failures, "; "), start)
+}
+
+// backendRequest rebuilds the client's request for one backend, with that
+// backend's credentials (or the client's, in pass-through mode).
+func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target, endpoint string, body []byte) (*http.Request, error) {
+	client := record.Auth{}
+	if !h.opts.Gateway {
+		client = record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
+		if endpoint == "flux" {
+			q := r.URL.Query()
+			client.Username, client.Password = q.Get("u"), q.Get("p")
+		}
+	}
+	u, err := url.Parse(t.client.BaseURL())
+	if err != nil {
+		return nil, err
+	}
+	hdr := make(http.Header)
+	for _, k := range []string{"Accept", "Accept-Encoding", "Content-Type", "X-Request-Id"} {
+		if v := r.Header.Get(k); v != "" {
+			hdr.Set(k, v)
+		}
+	}
+	hdr.Set("User-Agent", "influxgate")
+	urlParams := r.URL.Query()
+	var reqBody io.Reader
+	switch {
+	case endpoint == "flux":
+		u.Path += "/api/v2/query"
+		t.client.SetCredentials(hdr, urlParams, client)
+		reqBody = bytes.NewReader(body)
+	case r.Method == http.MethodGet:
+		u.Path += "/query"
+		t.client.SetCredentials(hdr, urlParams, client)
+	default:
+		u.Path += "/query"
+		urlParams.Del("u")
+		urlParams.Del("p")
+		form := cloneValues(r.PostForm)
+		t.client.SetCredentials(hdr, form, client)
+		hdr.Set("Content-Type", "application/x-www-form-urlencoded")
+		reqBody = strings.NewReader(form.Encode())
+	}
+	u.RawQuery = urlParams.Encode()
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), reqBody)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = hdr
+	return req, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// hopHeaders are not passed on (RFC 9110 7.6.1) or are set by our server.
+var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true, "Date": true,
+	"Request-Id": true, "X-Request-Id": true}
+
+// stream copies the backend's answer to the client as it arrives, so a
+// chunked result is never held whole in memory.
+func (h *Handler) stream(w http.ResponseWriter, resp *http.Response, name string) {
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		if !hopHeaders[k] {
+			w.Header()[k] = vs
+		}
+	}
+	w.Header().Set("X-Influxgate-Backend", name)
+	w.WriteHeader(resp.StatusCode)
+	flusher, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				h.log.Warn("read answer cut off", "backend", name, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// change logs a schema change so that every backend applies it in order
+// with the writes, and answers per the consistency level with the first
+// backend's results.
+func (h *Handler) change(w http.ResponseWriter, r *http.Request, q string, start time.Time) {
+	rec := record.Record{Kind: record.KindQuery, Received: time.Now().UnixNano(),
+		DB: r.Form.Get("db"), RP: r.Form.Get("rp"), Body: []byte(q)}
+	if p := r.Form.Get("params"); p != "" {
+		rec.Params = url.Values{"params": {p}}.Encode()
+	}
+	if !h.opts.Gateway {
+		rec.Auth = record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
+	}
+	ans := h.opts.Relay.Write(r.Context(), &rec, h.opts.Consistency)
+	body := ans.Body
+	status := ans.Status
+	if status == http.StatusNoContent {
+		// Stored, but no backend could apply it yet: say so in InfluxDB's
+		// result shape, one result per statement.
+		status, body = http.StatusOK, queuedResults(q)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if status >= 400 {
+		w.Header().Set("X-Influxdb-Error", headerSafe(ans.Message()))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	h.opts.Metrics.observe("query", "change", status, "", start)
+}
+
+func queuedResults(q string) []byte {
+	n := 1
+	if parsed, err := Statements(q); err == nil {
+		n = parsed
+	}
+	type message struct {
+		Level string `json:"level"`
+		Text  string `json:"text"`
+	}
+	type result struct {
+		StatementID int       `json:"statement_id"`
+		Messages    []message `json:"messages"`
+	}
+	out := struct {
+		Results []result `json:"results"`
+	}{}
+	for i := 0; i < n; i++ {
+		out.Results = append(out.Results, result{StatementID: i, Messages: []message{{Level: "warning",
+			Text: "influxgate stored this statement; no backend could apply it yet, each will in order when it catches up"}}})
+	}
+	b, _ := json.Marshal(out)
+	return append(b, '\n')
+}
+
+func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string, start time.Time) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Influxdb-Error", headerSafe(msg))
+	w.WriteHeader(status)
+	_, _ = w.Write(relay.ErrorBody(msg))
+	h.opts.Metrics.observe(endpoint, "error", status, "", start)
+}
+
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= 0x20 && r != 0x7f) {
+			return r
+		}
+		return '?'
+	}, s)
+}

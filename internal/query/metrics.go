@@ -1,0 +1,46 @@
+package query
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics counts queries by endpoint, class, status and backend.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	seconds  *prometheus.HistogramVec
+	failures *prometheus.CounterVec
+}
+
+// NewMetrics registers the query metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_query_requests_total", Help: "Queries answered, by endpoint (query, flux), class (read, change, error), status and backend."},
+			[]string{"endpoint", "class", "status", "backend"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "influxgate_query_duration_seconds", Help: "Time to answer a query (to the end of the streamed answer).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}, []string{"endpoint", "class"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_query_backend_failures_total", Help: "Reads a backend failed (connection error, timeout, 5xx); the next backend was tried."},
+			[]string{"backend"}),
+	}
+	reg.MustRegister(m.requests, m.seconds, m.failures)
+	return m
+}
+
+func (m *Metrics) observe(endpoint, class string, status int, backend string, start time.Time) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(endpoint, class, strconv.Itoa(status), backend).Inc()
+	m.seconds.WithLabelValues(endpoint, class).Observe(time.Since(start).Seconds())
+}
+
+func (m *Metrics) backendFailed(name string) {
+	if m != nil {
+		m.failures.WithLabelValues(name).Inc()
+	}
+}

@@ -1,0 +1,145 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds the relay's Prometheus instruments. Counters that the
+// workers keep anyway (for /health) are exported by a collector at scrape
+// time rather than counted twice.
+type Metrics struct {
+	appendSeconds   *prometheus.HistogramVec
+	appendBytes     *prometheus.CounterVec
+	appendErrors    *prometheus.CounterVec
+	refusedFull     *prometheus.CounterVec
+	requestSeconds  *prometheus.HistogramVec
+	relays          []*Relay
+	stateDesc       *prometheus.Desc
+	backlogRecords  *prometheus.Desc
+	backlogBytes    *prometheus.Desc
+	backlogAge      *prometheus.Desc
+	deliveredPoints *prometheus.Desc
+	requests        *prometheus.Desc
+	retries         *prometheus.Desc
+	rejectedPoints  *prometheus.Desc
+	droppedPoints   *prometheus.Desc
+	deadLetters     *prometheus.Desc
+	diverged        *prometheus.Desc
+	logBytes        *prometheus.Desc
+	logSegments     *prometheus.Desc
+}
+
+// NewMetrics registers the relay metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	lb := []string{"listener", "backend"}
+	m := &Metrics{
+		appendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "influxgate_log_append_duration_seconds", Help: "Time to append a write to the log, fsync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"listener"}),
+		appendBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_log_appended_bytes_total", Help: "Bytes appended to the write log."}, []string{"listener"}),
+		appendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_log_append_errors_total", Help: "Appends that failed (the write was answered 503)."}, []string{"listener"}),
+		refusedFull: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_relay_writes_refused_full_total", Help: "Writes answered 503 because a backlog was at its cap with overflow = reject."}, []string{"listener"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "influxgate_backend_request_duration_seconds", Help: "Latency of write requests to backends, by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"listener", "backend", "outcome"}),
+		stateDesc:       prometheus.NewDesc("influxgate_backend_state", "1 for the backend's current delivery state (live, replaying, down).", append(lb, "state"), nil),
+		backlogRecords:  prometheus.NewDesc("influxgate_backend_backlog_records", "Records in the log not yet delivered to the backend.", lb, nil),
+		backlogBytes:    prometheus.NewDesc("influxgate_backend_backlog_bytes", "Bytes of log not yet delivered to the backend.", lb, nil),
+		backlogAge:      prometheus.NewDesc("influxgate_backend_backlog_oldest_age_seconds", "Age of the oldest record not yet delivered (0 when caught up).", lb, nil),
+		deliveredPoints: prometheus.NewDesc("influxgate_backend_delivered_points_total", "Points the backend accepted.", lb, nil),
+		requests:        prometheus.NewDesc("influxgate_backend_requests_total", "Write requests sent to the backend.", lb, nil),
+		retries:         prometheus.NewDesc("influxgate_backend_retries_total", "Transient failures retried.", lb, nil),
+		rejectedPoints:  prometheus.NewDesc("influxgate_backend_rejected_points_total", "Points the backend refused as bad data, by reason.", append(lb, "reason"), nil),
+		droppedPoints:   prometheus.NewDesc("influxgate_backend_dropped_points_total", "Points skipped for the backend (overflow policy, corrupt log record), by reason.", append(lb, "reason"), nil),
+		deadLetters:     prometheus.NewDesc("influxgate_backend_dead_letter_records", "Records in the backend's dead-letter store.", lb, nil),
+		diverged:        prometheus.NewDesc("influxgate_backend_diverged", "1 when the overflow policy skipped records for the backend (it misses data).", lb, nil),
+		logBytes:        prometheus.NewDesc("influxgate_log_size_bytes", "Bytes of log segments on disk.", []string{"listener"}, nil),
+		logSegments:     prometheus.NewDesc("influxgate_log_segments", "Log segments on disk.", []string{"listener"}, nil),
+	}
+	reg.MustRegister(m.appendSeconds, m.appendBytes, m.appendErrors, m.refusedFull, m.requestSeconds, m)
+	return m
+}
+
+// Track adds a relay to the collector.
+func (m *Metrics) Track(r *Relay) {
+	if m != nil {
+		m.relays = append(m.relays, r)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.stateDesc, m.backlogRecords, m.backlogBytes, m.backlogAge,
+		m.deliveredPoints, m.requests, m.retries, m.rejectedPoints, m.droppedPoints, m.deadLetters,
+		m.diverged, m.logBytes, m.logSegments} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector from the relays' Stats.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	for _, r := range m.relays {
+		s := r.Stats()
+		ch <- prometheus.MustNewConstMetric(m.logBytes, gauge, float64(s.LogBytes), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logSegments, gauge, float64(s.Segments), s.Name)
+		for _, b := range s.Backends {
+			l := []string{s.Name, b.Name}
+			for _, st := range []State{StateLive, StateReplaying, StateDown} {
+				v := 0.0
+				if b.State == st {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(m.stateDesc, gauge, v, s.Name, b.Name, st.String())
+			}
+			ch <- prometheus.MustNewConstMetric(m.backlogRecords, gauge, float64(b.Backlog.Records), l...)
+			ch <- prometheus.MustNewConstMetric(m.backlogBytes, gauge, float64(b.Backlog.Bytes), l...)
+			ch <- prometheus.MustNewConstMetric(m.backlogAge, gauge, b.Backlog.OldestAge.Seconds(), l...)
+			ch <- prometheus.MustNewConstMetric(m.deliveredPoints, counter, float64(b.Delivered), l...)
+			ch <- prometheus.MustNewConstMetric(m.requests, counter, float64(b.Requests), l...)
+			ch <- prometheus.MustNewConstMetric(m.retries, counter, float64(b.Retries), l...)
+			for reason, n := range b.Rejected {
+				ch <- prometheus.MustNewConstMetric(m.rejectedPoints, counter, float64(n), s.Name, b.Name, reason)
+			}
+			for reason, n := range b.Dropped {
+				ch <- prometheus.MustNewConstMetric(m.droppedPoints, counter, float64(n), s.Name, b.Name, reason)
+			}
+			ch <- prometheus.MustNewConstMetric(m.deadLetters, gauge, float64(b.DeadLetters), l...)
+			div := 0.0
+			if !b.DivergedSince.IsZero() {
+				div = 1
+			}
+			ch <- prometheus.MustNewConstMetric(m.diverged, gauge, div, l...)
+		}
+	}
+}
+
+func (m *Metrics) observeAppend(listener string, n int, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.appendErrors.WithLabelValues(listener).Inc()
+		return
+	}
+	m.appendSeconds.WithLabelValues(listener).Observe(d.Seconds())
+	m.appendBytes.WithLabelValues(listener).Add(float64(n))
+}
+
+func (m *Metrics) observeRequest(listener, backendName, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requestSeconds.WithLabelValues(listener, backendName, outcome).Observe(d.Seconds())
+}
+
+func (m *Metrics) rejectedFull(listener string) {
+	if m != nil {
+		m.refusedFull.WithLabelValues(listener).Inc()
+	}
+}

@@ -1,0 +1,136 @@
+package relay
+
+import (
+	"math/bits"
+	"sync"
+
+	"github.com/influxgate/influxgate/internal/backend"
+)
+
+// ringSize is how many recent records keep their verdicts in memory. The
+// answer to a client waits on them, and a worker that meets a refusal only
+// it may have (Mismatch) asks whether the other replicas accepted the record.
+const ringSize = 1 << 16
+
+// outcome is what the backends said about one record so far, as bit sets
+// over worker positions.
+type outcome struct {
+	idx      uint64
+	accepted uint64
+	rejected uint64 // bad data or a refusal (Rejected, Mismatch, TooLarge of one line)
+	failed   uint64 // transient failure: no verdict yet
+	// first refusal, for the client's answer
+	status int
+	body   []byte
+	// first acceptance: a schema change answers with the first backend's
+	// results (a write's acceptance is a bodiless 204)
+	okStatus int
+	okBody   []byte
+}
+
+func (o *outcome) reset(idx uint64) { *o = outcome{idx: idx} }
+
+type waiter struct {
+	o    outcome
+	wake chan struct{} // buffered(1): a report arrived
+}
+
+// tracker collects the verdicts of the delivery workers and wakes the
+// requests waiting for them.
+type tracker struct {
+	mu      sync.Mutex
+	ring    [ringSize]outcome
+	waiters map[uint64][]*waiter
+}
+
+func newTracker() *tracker { return &tracker{waiters: make(map[uint64][]*waiter)} }
+
+// report records backend bit's verdict on record idx.
+func (t *tracker) report(idx uint64, bit uint64, res *backend.Result) {
+	t.mu.Lock()
+	s := &t.ring[idx%ringSize]
+	if s.idx < idx {
+		s.reset(idx)
+	}
+	if s.idx == idx {
+		apply(s, bit, res)
+	}
+	for _, w := range t.waiters[idx] {
+		apply(&w.o, bit, res)
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	t.mu.Unlock()
+}
+
+func apply(o *outcome, bit uint64, res *backend.Result) {
+	switch res.Class {
+	case backend.Accepted:
+		if o.accepted == 0 {
+			o.okStatus, o.okBody = res.Status, res.Body
+		}
+		o.accepted |= bit
+		o.failed &^= bit
+	case backend.Transient:
+		if o.accepted&bit == 0 && o.rejected&bit == 0 {
+			o.failed |= bit
+		}
+	default:
+		if o.rejected == 0 {
+			o.status, o.body = res.Status, res.Body
+		}
+		o.rejected |= bit
+		o.failed &^= bit
+	}
+}
+
+// register starts waiting for verdicts on idx; verdicts that arrived
+// before are copied in. The caller must call unregister.
+func (t *tracker) register(idx uint64) *waiter {
+	w := &waiter{wake: make(chan struct{}, 1)}
+	t.mu.Lock()
+	if s := &t.ring[idx%ringSize]; s.idx == idx {
+		w.o = *s
+	} else {
+		w.o.idx = idx
+	}
+	t.waiters[idx] = append(t.waiters[idx], w)
+	t.mu.Unlock()
+	return w
+}
+
+// snapshot returns the waiter's current outcome.
+func (t *tracker) snapshot(w *waiter) outcome {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return w.o
+}
+
+func (t *tracker) unregister(w *waiter) {
+	t.mu.Lock()
+	ws := t.waiters[w.o.idx]
+	for i := range ws {
+		if ws[i] == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(t.waiters, w.o.idx)
+	} else {
+		t.waiters[w.o.idx] = ws
+	}
+	t.mu.Unlock()
+}
+
+// lookup returns the remembered outcome of idx, if it is still in the ring.
+func (t *tracker) lookup(idx uint64) (outcome, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.ring[idx%ringSize]
+	return s, s.idx == idx
+}
+
+func count(set uint64) int { return bits.OnesCount64(set) }

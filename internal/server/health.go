@@ -1,0 +1,87 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/influxgate/influxgate/internal/relay"
+)
+
+// health is InfluxDB's health answer (name, message, status, version,
+// checks) so 2.x client libraries can call it, with one check per backend
+// carrying influxgate's delivery details.
+type health struct {
+	Name    string        `json:"name"`
+	Message string        `json:"message"`
+	Status  string        `json:"status"`
+	Version string        `json:"version"`
+	Checks  []healthCheck `json:"checks"`
+}
+
+type healthCheck struct {
+	Name          string            `json:"name"`
+	Status        string            `json:"status"`
+	Message       string            `json:"message"`
+	Listener      string            `json:"listener"`
+	Location      string            `json:"location"`
+	State         string            `json:"state"`
+	BacklogRecs   uint64            `json:"backlog_records"`
+	BacklogBytes  int64             `json:"backlog_bytes"`
+	BacklogAge    float64           `json:"backlog_oldest_age_seconds"`
+	Delivered     uint64            `json:"delivered_points"`
+	Rejected      map[string]uint64 `json:"rejected_points,omitempty"`
+	Dropped       map[string]uint64 `json:"dropped_points,omitempty"`
+	DeadLetters   uint64            `json:"dead_letter_records"`
+	LastError     string            `json:"last_error,omitempty"`
+	LastErrorAt   *time.Time        `json:"last_error_at,omitempty"`
+	DivergedSince *time.Time        `json:"diverged_since,omitempty"`
+}
+
+// serveHealth answers 200 when the listener accepts writes (its log is
+// writable) and 503 when it does not, whatever the backends' states: a
+// write accepted while a backend is down is still delivered later.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener) {
+	st := l.relay.Stats()
+	h := health{Name: "influxgate", Status: "pass", Version: s.opts.Version}
+	down, behind := 0, 0
+	for _, b := range st.Backends {
+		c := healthCheck{Name: b.Name, Status: "pass", Listener: st.Name, Location: b.Location,
+			State: b.State.String(), BacklogRecs: b.Backlog.Records, BacklogBytes: b.Backlog.Bytes,
+			BacklogAge: b.Backlog.OldestAge.Seconds(), Delivered: b.Delivered, Rejected: b.Rejected,
+			Dropped: b.Dropped, DeadLetters: b.DeadLetters, LastError: b.LastError}
+		if !b.LastErrorAt.IsZero() {
+			t := b.LastErrorAt.UTC()
+			c.LastErrorAt = &t
+		}
+		switch b.State {
+		case relay.StateDown:
+			c.Status, c.Message = "fail", "down: "+b.LastError
+			down++
+		case relay.StateReplaying:
+			c.Message = fmt.Sprintf("replaying a backlog of %d records", b.Backlog.Records)
+			behind++
+		default:
+			c.Message = "live"
+		}
+		if !b.DivergedSince.IsZero() {
+			t := b.DivergedSince.UTC()
+			c.DivergedSince = &t
+			c.Status = "fail"
+			c.Message += fmt.Sprintf("; diverged since %s: the overflow policy skipped records", t.Format(time.RFC3339))
+		}
+		if b.DeadLetters > 0 {
+			c.Message += fmt.Sprintf("; %d records in the dead-letter store", b.DeadLetters)
+		}
+		h.Checks = append(h.Checks, c)
+	}
+	status := http.StatusOK
+	if err := l.relay.Ready(); err != nil {
+		h.Status, h.Message = "fail", "not accepting writes: "+err.Error()
+		status = http.StatusServiceUnavailable
+	} else {
+		h.Message = fmt.Sprintf("ready for writes; %d of %d backends live, %d replaying, %d down",
+			len(st.Backends)-down-behind, len(st.Backends), behind, down)
+	}
+	writeJSON(w, status, h)
+}

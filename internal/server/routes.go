@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/influxgate/influxgate/internal/auth"
+	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/ingest"
+)
+
+// routes: writes and queries pass the gateway's credential check (when
+// mode = "gateway"); /ping, /health and /metrics stay open, as InfluxDB
+// keeps /ping open, so load balancers and Prometheus need no secret.
+func (s *Server) routes(l *listener, writes *ingest.Handler, gate *auth.Gateway) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/write", gate.Middleware(http.HandlerFunc(writes.ServeV1)))
+	mux.Handle("/api/v2/write", gate.Middleware(http.HandlerFunc(writes.ServeV2)))
+	mux.Handle("/query", gate.Middleware(http.HandlerFunc(l.queries.ServeQuery)))
+	mux.Handle("/api/v2/query", gate.Middleware(http.HandlerFunc(l.queries.ServeFlux)))
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, l.cfg.DefaultPingResponse) })
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, r, l) })
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return s.commonHeaders(mux)
+}
+
+// commonHeaders adds the headers every InfluxDB answer carries.
+func (s *Server) commonHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		id := requestID()
+		h.Set("Request-Id", id)
+		h.Set("X-Request-Id", id)
+		h.Set("X-Influxdb-Build", "OSS")
+		h.Set("X-Influxdb-Version", s.version())
+		h.Set("X-Influxgate-Version", s.opts.Version)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// version is what clients see as X-Influxdb-Version: that of the backends
+// when one has answered a ping, else influxgate's own.
+func (s *Server) version() string {
+	if v, _ := s.backendVersion.Load().(string); v != "" {
+		return v
+	}
+	return s.opts.Version
+}
+
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// servePing answers like InfluxDB: 204 (or the listener's
+// default-ping-response), or 200 with the version for ?verbose=true.
+func (s *Server) servePing(w http.ResponseWriter, r *http.Request, status int) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if v := r.URL.Query().Get("verbose"); v != "" && v != "0" && v != "false" {
+		writeJSON(w, http.StatusOK, map[string]string{"version": s.version()})
+		return
+	}
+	if status == 0 {
+		status = http.StatusNoContent
+	}
+	w.WriteHeader(status)
+}
+
+// probeVersions learns the backends' version from their /ping, at start
+// and every 30 s.
+func (s *Server) probeVersions(ctx context.Context) {
+	var clients []*backend.Client
+	for _, hc := range s.cfg.HTTP {
+		for _, o := range hc.Outputs {
+			if c, err := backend.New(o); err == nil {
+				clients = append(clients, c)
+				defer c.Close()
+			}
+		}
+	}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		for _, c := range clients {
+			if v, err := c.Ping(ctx); err == nil && v != "" && v != "unknown" {
+				s.backendVersion.Store(v)
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

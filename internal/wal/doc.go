@@ -1,0 +1,2 @@
+// Package wal is influxgate's durable write log.
+package wal
