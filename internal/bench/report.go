@@ -73,6 +73,9 @@ func (r Report) WriteTable(w io.Writer) {
 	for _, res := range r.Results {
 		name := res.Scenario.Name + "/" + res.Relay
 		s := res.Median
+		if res.Baseline {
+			continue
+		}
 		if res.Scenario.Down {
 			notes = append(notes, fmt.Sprintf("%s: data dir %s after the load; relay RSS %s at 1/5 of the run, %s at the end",
 				name, mb(s.BacklogBytes), mb(s.RSSFirst), mb(s.RSSLast)))
@@ -82,8 +85,8 @@ func (r Report) WriteTable(w io.Writer) {
 				name, si(s.DrainPerSec), s.DrainFirst.Round(time.Millisecond)))
 		}
 		if res.Scenario.Influxd {
-			notes = append(notes, fmt.Sprintf("%s: direct into one influxd %s lines/s; through the relay into two %s lines/s: ratio %.2f",
-				name, si(s.Direct), si(s.LinesPerSec), s.Ratio))
+			notes = append(notes, fmt.Sprintf("%s: ingest (acknowledged lines over the time until every replica stored them) direct into one influxd %s lines/s, through the relay into two %s lines/s: ratio %.2f",
+				name, si(s.Direct), si(s.Through), s.Ratio))
 		}
 		for i, run := range res.Runs {
 			for _, n := range run.Notes {

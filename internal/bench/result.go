@@ -83,7 +83,7 @@ func (rr RunResult) brief() string {
 		s += fmt.Sprintf(", drain %s lines/s", si(rr.Recovery.LinesPerSec))
 	}
 	if rr.Influxd != nil {
-		s += fmt.Sprintf(", direct %s, ratio %.2f", si(rr.Influxd.Direct.LinesPerSec()), rr.Influxd.Ratio)
+		s += fmt.Sprintf(", ingest direct %s, through %s, ratio %.2f", si(rr.Influxd.DirectIngest), si(rr.Influxd.ThroughIngest), rr.Influxd.Ratio)
 	}
 	if rr.Shortfall > 0 {
 		s += fmt.Sprintf(", SHORTFALL %d lines", rr.Shortfall)
@@ -111,7 +111,8 @@ type Summary struct {
 	RSSLast        int64         `json:"rss_last_bytes,omitempty"`  // RSS at the end of the run
 	DrainPerSec    float64       `json:"drain_lines_per_sec,omitempty"`
 	DrainFirst     time.Duration `json:"drain_first_after_ns,omitempty"`
-	Direct         float64       `json:"direct_lines_per_sec,omitempty"`
+	Direct         float64       `json:"direct_ingest_lines_per_sec,omitempty"`
+	Through        float64       `json:"through_ingest_lines_per_sec,omitempty"`
 	Ratio          float64       `json:"ratio,omitempty"`
 }
 
@@ -155,7 +156,8 @@ func summarizeRuns(runs []RunResult) Summary {
 		s.DrainFirst = time.Duration(pick(func(r RunResult) float64 { return float64(r.Recovery.FirstAfter) }))
 	}
 	if runs[0].Influxd != nil {
-		s.Direct = pick(func(r RunResult) float64 { return r.Influxd.Direct.LinesPerSec() })
+		s.Direct = pick(func(r RunResult) float64 { return r.Influxd.DirectIngest })
+		s.Through = pick(func(r RunResult) float64 { return r.Influxd.ThroughIngest })
 		s.Ratio = pick(func(r RunResult) float64 { return r.Influxd.Ratio })
 	}
 	return s

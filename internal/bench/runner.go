@@ -316,7 +316,9 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	}
 	rr.RSS = sampler.Stop()
 	for _, s := range rr.Sinks {
-		rr.Shortfall += max(0, s.Expected-s.Delivered)
+		if !s.Down {
+			rr.Shortfall += max(0, s.Expected-s.Delivered)
+		}
 	}
 	return rr, nil
 }
