@@ -62,6 +62,18 @@ func (r *relayFlags) Set(s string) error {
 	return nil
 }
 
+// envFlags collects repeated KEY=VALUE flags.
+type envFlags []string
+
+func (e *envFlags) String() string { return strings.Join(*e, " ") }
+func (e *envFlags) Set(s string) error {
+	if k, _, ok := strings.Cut(s, "="); !ok || k == "" {
+		return fmt.Errorf("%q: want KEY=VALUE", s)
+	}
+	*e = append(*e, s)
+	return nil
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := o.flags(stderr)
@@ -105,6 +117,7 @@ type options struct {
 	influxgate   string
 	noInfluxgate bool
 	relays       relayFlags
+	relayEnv     envFlags
 	pin          int
 	influxd      string
 	jsonPath     string
@@ -112,6 +125,7 @@ type options struct {
 	downCapMB    int
 	perfDir      string
 	noCeiling    bool
+	keep         bool
 	list         bool
 	quiet        bool
 }
@@ -128,6 +142,7 @@ func (o *options) flags(stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.influxgate, "influxgate", "", "influxgate binary (default: build ./cmd/influxgate of this module)")
 	fs.BoolVar(&o.noInfluxgate, "no-influxgate", false, "measure only the -relay binaries")
 	fs.Var(&o.relays, "relay", "another relay to measure, as name=path (name influxdb-relay gets its config dialect); repeatable")
+	fs.Var(&o.relayEnv, "relay-env", "KEY=VALUE added to each relay's environment (e.g. GOGC=50); repeatable")
 	fs.IntVar(&o.pin, "pin", -1, "pin the relay (and ceiling sink) to this CPU with GOMAXPROCS=1; the harness takes the other CPUs")
 	fs.StringVar(&o.influxd, "influxd", "/usr/bin/influxd", "influxd binary for the influxd scenario")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the full results as JSON to this file")
@@ -135,6 +150,7 @@ func (o *options) flags(stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.downCapMB, "down-cap-mb", 8192, "influxgate buffer-size-mb for a backend that is down, so long runs cannot fill the disk (0 = none)")
 	fs.StringVar(&o.perfDir, "perf", "", "record a perf profile of each relay over the first run's window into this directory")
 	fs.BoolVar(&o.noCeiling, "no-ceiling", false, "skip the sink-direct ceiling")
+	fs.BoolVar(&o.keep, "keep", false, "keep each run's directory (relay config, logs, data) under -work")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
 	fs.BoolVar(&o.quiet, "q", false, "no progress messages")
 	return fs

@@ -45,7 +45,9 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	if !o.keep {
+		defer os.RemoveAll(tmp)
+	}
 
 	var progress io.Writer = stderr
 	if o.quiet {
@@ -74,7 +76,7 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 		influxd = ""
 	}
 
-	r := &bench.Runner{Relays: relays, SinkCommand: []string{exe, "sink"}, Influxd: influxd, WorkDir: tmp,
+	r := &bench.Runner{Relays: relays, SinkCommand: []string{exe, "sink"}, Influxd: influxd, WorkDir: tmp, RelayEnv: o.relayEnv, Keep: o.keep,
 		Warmup: warmup, Duration: window, Runs: o.runs, DrainTimeout: drain, NoCeiling: o.noCeiling,
 		DownCapMB: o.downCapMB, PerfDir: o.perfDir, Progress: progress}
 	online, err := bench.OnlineCPUs()
@@ -93,7 +95,7 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	report := bench.Report{Meta: bench.Meta{Started: time.Now(), GoVersion: runtime.Version(), CPUs: len(online),
 		CPUModel: bench.CPUModel(), Layout: layout, WorkDir: o.workDir, WorkDirFS: bench.FSType(o.workDir),
 		LoadBefore: bench.LoadAvg(), Warmup: warmup, Duration: window, Runs: o.runs, Relays: relays,
-		Influxd: influxd, HarnessCPUs: harnessCPUs}}
+		Influxd: influxd, HarnessCPUs: harnessCPUs, RelayEnv: o.relayEnv}}
 	for _, sc := range scenarios {
 		if ctx.Err() != nil {
 			break

@@ -34,7 +34,7 @@ func (r *Runner) runInfluxd(ctx context.Context, sc Scenario, rel Relay, run int
 	if err != nil {
 		return rr, err
 	}
-	defer os.RemoveAll(dir)
+	defer r.cleanup(dir)
 	bodies, err := GenerateBodies(sc.Conns, sc.Lines, false, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		return rr, err
@@ -88,7 +88,7 @@ func (r *Runner) runInfluxd(ctx context.Context, sc Scenario, rel Relay, run int
 	if !rel.Durable() {
 		rc.Outputs[0].BufferMB, rc.Outputs[1].BufferMB = 100, 100
 	}
-	p, err := StartRelay(rel, &rc, dir, r.AllCPUs, 0)
+	p, err := StartRelay(rel, &rc, dir, r.AllCPUs, 0, r.RelayEnv)
 	if err != nil {
 		return rr, err
 	}

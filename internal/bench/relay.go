@@ -84,13 +84,15 @@ func (r Relay) configText(rc RelayConfig) string {
 }
 
 // StartRelay writes rc's config into dir and starts the relay, pinned to
-// cpus with GOMAXPROCS procs (0 leaves Go's default), on a free port. It
-// returns once /ping answers; rc.Bind is filled in.
-func StartRelay(r Relay, rc *RelayConfig, dir, cpus string, procs int) (*Process, error) {
+// cpus with GOMAXPROCS procs (0 leaves Go's default) and extra environment
+// variables, on a free port. It returns once /ping answers; rc.Bind is
+// filled in.
+func StartRelay(r Relay, rc *RelayConfig, dir, cpus string, procs int, extraEnv []string) (*Process, error) {
 	var env []string
 	if procs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
+	env = append(env, extraEnv...)
 	p, addr, err := startRetrying(func(addr string) (*Process, error) {
 		rc.Bind = addr
 		cfg := filepath.Join(dir, r.Name+".toml")

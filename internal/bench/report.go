@@ -28,6 +28,7 @@ type Meta struct {
 	Relays      []Relay       `json:"relays"`
 	Influxd     string        `json:"influxd,omitempty"`
 	HarnessCPUs int           `json:"harness_cpus"`
+	RelayEnv    []string      `json:"relay_env,omitempty"`
 }
 
 // Report is the JSON document the tool writes.
@@ -49,8 +50,12 @@ func (r Report) WriteJSON(path string) error {
 func (r Report) WriteTable(w io.Writer) {
 	m := r.Meta
 	fmt.Fprintf(w, "influxgate-bench %s  %s, %d CPUs (%s)  %s\n", m.Started.Format(time.RFC3339), m.GoVersion, m.CPUs, m.CPUModel, m.Layout)
-	fmt.Fprintf(w, "warm-up %v, window %v, medians of %d runs; data on %s (%s); load average %s before, %s after\n\n",
+	fmt.Fprintf(w, "warm-up %v, window %v, medians of %d runs; data on %s (%s); load average %s before, %s after\n",
 		m.Warmup, m.Duration, m.Runs, m.WorkDir, m.WorkDirFS, m.LoadBefore, m.LoadAfter)
+	if len(m.RelayEnv) > 0 {
+		fmt.Fprintf(w, "relay environment: %s\n", strings.Join(m.RelayEnv, " "))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\trelay\tlines/s\treq/s\tp50\tp99\tmax\terrors\tcpu/line\trelay cpu\tpeak rss\tceiling\tof ceil\tharness cpu\tdelivery\t")
 	for _, res := range r.Results {

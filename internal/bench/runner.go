@@ -25,8 +25,10 @@ type Runner struct {
 	// SinkCommand starts a sink process (the bench binary's "sink"
 	// subcommand); it measures the ceiling.
 	SinkCommand []string
-	Influxd     string // influxd binary for the influxd scenario
-	WorkDir     string // parent of every run's temporary directory
+	// RelayEnv is added to every relay's environment (GOGC=50, ...).
+	RelayEnv []string
+	Influxd  string // influxd binary for the influxd scenario
+	WorkDir  string // parent of every run's temporary directory
 
 	Warmup, Duration time.Duration
 	Runs             int
@@ -37,8 +39,18 @@ type Runner struct {
 	DownCapMB int
 	// PerfDir, if set, receives a `perf record -g` profile of each relay
 	// over the first run's window.
-	PerfDir  string
+	PerfDir string
+	// Keep leaves every run's directory (configs, logs, data) in WorkDir.
+	Keep     bool
 	Progress io.Writer // progress messages; nil = none
+}
+
+func (r *Runner) cleanup(dir string) {
+	if r.Keep {
+		r.logf("  kept %s", dir)
+		return
+	}
+	os.RemoveAll(dir)
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -143,7 +155,7 @@ func (r *Runner) ceiling(ctx context.Context, sc Scenario, bodies []Body) (*Ceil
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer r.cleanup(dir)
 	sp, err := StartSinkProcess(r.SinkCommand, r.ServerCPUs, r.serverEnv(), filepath.Join(dir, "sink.log"))
 	if err != nil {
 		return nil, err
@@ -241,7 +253,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	if err != nil {
 		return rr, err
 	}
-	defer os.RemoveAll(dir)
+	defer r.cleanup(dir)
 
 	healthy, err := StartSink("127.0.0.1:0", SinkOptions{})
 	if err != nil {
@@ -264,7 +276,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	case sc.Down:
 		rc.Outputs[1].BufferMB = r.DownCapMB
 	}
-	p, err := StartRelay(rel, &rc, dir, r.ServerCPUs, r.ServerProcs)
+	p, err := StartRelay(rel, &rc, dir, r.ServerCPUs, r.ServerProcs, r.RelayEnv)
 	if err != nil {
 		return rr, err
 	}
