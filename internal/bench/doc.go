@@ -11,7 +11,7 @@
 //     slow (a delay per request), flaky (a share of writes answered 503) or
 //     down (its port closed), and can come back later on the same port.
 //   - Bodies (lines.go): pre-generated request bodies of Telegraf-like cpu
-//     and mem lines (~100 bytes each) with distinct series and nanosecond
+//     and mem lines (~115 bytes each) with distinct series and nanosecond
 //     timestamps, optionally gzip-compressed, optionally re-stamped before
 //     every request so that no two points anywhere in a run collide (needed
 //     when a real influxd counts what it stored).

@@ -57,20 +57,24 @@ func (r Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trelay\tlines/s\treq/s\tp50\tp99\tmax\terrors\tcpu/line\trelay cpu\tpeak rss\tceiling\tof ceil\tharness cpu\tdelivery\t")
+	fmt.Fprintln(tw, "scenario\trelay\tlines/s\treq/s\tp50\tp99\tmax\terrors\tcpu/line\tlines/cpu-s\trelay cpu\tpeak rss\tceiling\tof ceil\tharness cpu\tdelivery\t")
 	for _, res := range r.Results {
 		s := res.Median
 		if res.Err != "" && len(res.Runs) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t\n", res.Scenario.Name, res.Relay, "skipped: "+res.Err)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", res.Scenario.Name, res.Relay, "skipped: "+res.Err)
 			continue
 		}
 		ceil, of := "-", "-"
 		if s.Ceiling > 0 {
 			ceil, of = si(s.Ceiling), fmt.Sprintf("%.0f%%", 100*s.LinesPerSec/s.Ceiling)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f ns\t%.2f\t%s\t%s\t%s\t%.2f\t%s\t\n",
+		perCPU := "-"
+		if s.CPUPerLine > 0 {
+			perCPU = si(1e9 / s.CPUPerLine)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f ns\t%s\t%.2f\t%s\t%s\t%s\t%.2f\t%s\t\n",
 			res.Scenario.Name, res.Relay, si(s.LinesPerSec), si(s.RequestsPerSec), dur(s.P50), dur(s.P99), dur(s.Max),
-			s.Errors, s.CPUPerLine, s.RelayCPU, mb(s.PeakRSS), ceil, of, s.HarnessCPU, delivery(res))
+			s.Errors, s.CPUPerLine, perCPU, s.RelayCPU, mb(s.PeakRSS), ceil, of, s.HarnessCPU, delivery(res))
 	}
 	tw.Flush()
 
