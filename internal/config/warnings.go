@@ -10,15 +10,14 @@ import (
 // build does not act on yet, keyed by feature, with the reason Warnings()
 // gives. Delete a feature's entry when it lands; its warning disappears.
 //
+// Features that can be listed (Warnings checks for each):
+//
 //	"udp"           [[udp]] listeners
 //	"auth"          [http.auth] mode = "gateway"
 //	"backend-auth"  output username/password (influxdb-relay: http-user/http-pass) and token
 //	"tls-backend"   output ca-file
 var NotYetActive = map[string]string{
-	"udp":          "UDP ingest is not active yet",
-	"auth":         "gateway auth is not active yet",
-	"backend-auth": "per-backend credentials are not active yet",
-	"tls-backend":  "ca-file is not active yet",
+	"udp": "UDP ingest is not active yet",
 }
 
 // Warnings lists keys that are accepted but have no effect in this build,

@@ -15,10 +15,6 @@ func TestWarningsForFeaturesNotYetActive(t *testing.T) {
 		key     string
 	}{
 		{"udp", func(c *Config) {}, "udp[0] (u)"},
-		{"auth", func(c *Config) { c.HTTP[0].Auth = AuthConfig{Mode: "gateway", Tokens: []string{"t"}} }, `http[0].auth.mode = "gateway"`},
-		{"backend-auth", func(c *Config) { c.HTTP[0].Outputs[0].Username, c.HTTP[0].Outputs[0].Password = "u", "p" }, "http[0].output[0].username/password"},
-		{"backend-auth", func(c *Config) { c.HTTP[0].Outputs[1].Token = "t" }, "http[0].output[1].token"},
-		{"tls-backend", func(c *Config) { c.HTTP[0].Outputs[1].CAFile = "ca.pem" }, "http[0].output[1].ca-file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {

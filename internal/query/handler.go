@@ -210,10 +210,10 @@ func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target
 		t.client.SetCredentials(hdr, urlParams, client)
 	default:
 		u.Path += "/query"
-		urlParams.Del("u")
-		urlParams.Del("p")
 		form := cloneValues(r.PostForm)
-		t.client.SetCredentials(hdr, form, client)
+		form.Del("u")
+		form.Del("p")
+		t.client.SetCredentials(hdr, urlParams, client)
 		hdr.Set("Content-Type", "application/x-www-form-urlencoded")
 		reqBody = strings.NewReader(form.Encode())
 	}
