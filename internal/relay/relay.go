@@ -180,6 +180,13 @@ func (r *Relay) newWorker(i int, o config.OutputConfig) (*worker, error) {
 			return nil, fmt.Errorf("output %q: %w", o.Name, err)
 		}
 	}
+	if end := r.log.LastIndex() + 1; start > end {
+		// The log lost its tail (a torn last record cut at open) after
+		// this backend had received it: resume at the new end.
+		w.log.Warn("cursor is past the end of the log (its tail was cut at open); resuming at the end",
+			"cursor", start, "end", end)
+		start = end
+	}
 	if first := r.log.FirstIndex(); first > 0 && start < first {
 		w.log.Error("cursor points before the oldest record in the log; records in between are missing",
 			"cursor", start, "first", first)

@@ -203,27 +203,10 @@ func batchLen(q []pending, maxBatch int) int {
 // that stopped it, if any.
 func (w *worker) send(ctx context.Context, recs []pending) (int, *backend.Result) {
 	first := &recs[0].rec
-	b := backend.Batch{DB: first.DB, RP: first.RP, Org: first.Org,
-		Precision: lineproto.Precision(first.Precision), Auth: first.Auth,
-		Bodies: make([][]byte, len(recs))}
-	for i := range recs {
-		b.Bodies[i] = recs[i].rec.Body
-	}
-	start := time.Now()
-	var res backend.Result
-	if first.Kind == record.KindQuery {
-		res = w.client.Exec(ctx, first)
-	} else {
-		res = w.client.Write(ctx, &b)
-	}
-	w.requests.Add(1)
-	w.r.metrics.observeRequest(w.r.opts.Name, w.name, res.Reason, time.Since(start))
+	res := w.attempt(ctx, recs)
 	switch res.Class {
 	case backend.Accepted:
-		for i := range recs {
-			w.r.tracker.report(recs[i].idx, w.bit, &res)
-			w.delivered.Add(uint64(recs[i].rec.Lines))
-		}
+		w.accepted(recs, &res)
 		return len(recs), nil
 	case backend.Transient:
 		if ctx.Err() == nil {
@@ -255,6 +238,35 @@ func (w *worker) send(ctx context.Context, recs []pending) (int, *backend.Result
 		return 1, nil
 	}
 	return w.mismatch(ctx, &recs[0], &res)
+}
+
+// attempt sends recs as one request (a write batch, or one schema change)
+// and returns the classified answer.
+func (w *worker) attempt(ctx context.Context, recs []pending) backend.Result {
+	first := &recs[0].rec
+	start := time.Now()
+	var res backend.Result
+	if first.Kind == record.KindQuery {
+		res = w.client.Exec(ctx, first)
+	} else {
+		b := backend.Batch{DB: first.DB, RP: first.RP, Org: first.Org,
+			Precision: lineproto.Precision(first.Precision), Auth: first.Auth,
+			Bodies: make([][]byte, len(recs))}
+		for i := range recs {
+			b.Bodies[i] = recs[i].rec.Body
+		}
+		res = w.client.Write(ctx, &b)
+	}
+	w.requests.Add(1)
+	w.r.metrics.observeRequest(w.r.opts.Name, w.name, res.Reason, time.Since(start))
+	return res
+}
+
+func (w *worker) accepted(recs []pending, res *backend.Result) {
+	for i := range recs {
+		w.r.tracker.report(recs[i].idx, w.bit, res)
+		w.delivered.Add(uint64(recs[i].rec.Lines))
+	}
 }
 
 // sendEach sends the parts one after the other.
@@ -346,10 +358,21 @@ func (w *worker) mismatch(ctx context.Context, p *pending, res *backend.Result) 
 			return 0, res
 		}
 		w.retries.Add(1)
-		n, fail := w.send(ctx, []pending{*p})
-		if fail == nil || ctx.Err() != nil {
-			return n, fail
+		again := w.attempt(ctx, []pending{*p})
+		switch again.Class {
+		case backend.Accepted:
+			w.accepted([]pending{*p}, &again)
+			return 1, nil
+		case backend.Rejected:
+			w.reject(p, &again)
+			return 1, nil
+		case backend.TooLarge:
+			return w.sendSplit(ctx, *p, &again)
 		}
+		if ctx.Err() != nil {
+			return 0, &again
+		}
+		// Still refused, or failing: keep trying until the deadline.
 	}
 	return w.deadLetter(p, res)
 }

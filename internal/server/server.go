@@ -61,11 +61,11 @@ type listener struct {
 // New locks the data directory, opens a relay per [[http]] section and
 // binds every listener, so that every start-up problem is reported before
 // anything is served.
-func New(cfg *config.Config, opts Options) (s *Server, err error) {
+func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger.With("component", "server"),
+	s := &Server{cfg: cfg, opts: opts, logger: opts.Logger.With("component", "server"),
 		reg: prometheus.NewRegistry()}
 	s.backendVersion.Store("")
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
