@@ -43,7 +43,7 @@ func TestPacker(t *testing.T) {
 }
 
 func TestPackerHugeLines(t *testing.T) {
-	fits := "m s=\"" + strings.Repeat("y", MaxDatagram-1-len("m s=\"\"")) + "\""   // with '\n': exactly MaxDatagram
+	fits := "m s=\"" + strings.Repeat("y", MaxDatagram-1-len("m s=\"\"")) + "\"" // with '\n': exactly MaxDatagram
 	tooBig := "m s=\"" + strings.Repeat("z", MaxDatagram-len("m s=\"\"")) + "\"" // one byte more
 	if len(fits)+1 != MaxDatagram || len(tooBig)+1 != MaxDatagram+1 {
 		t.Fatal("bad test lines")
