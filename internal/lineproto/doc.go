@@ -45,6 +45,12 @@
 //   - the line does not end with an odd number of backslashes (the last one
 //     would escape the added space).
 //
+// The last rule leaves one kind of line that InfluxDB accepts without a
+// timestamp: a string field followed by stray bytes that end in a lone
+// backslash (`m s="x"\`, stored as the string `x"`). No bytes can be added
+// after it without changing that value, so Stamp leaves it alone and counts
+// it in Stats.Unstampable for the caller to decide.
+//
 // Trailing whitespace is kept as it is: "m f=1 " becomes "m f=1  <ts>",
 // which InfluxDB parses with timestamp <ts> (its parser skips any run of
 // whitespace before the timestamp). Lines that already have a timestamp

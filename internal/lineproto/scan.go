@@ -15,6 +15,9 @@ type lineInfo struct {
 	// stamp is set for a point line that has no timestamp section and can
 	// take " <ts>" at its end (see the package doc for the rules).
 	stamp bool
+	// lone is set for a point line without a timestamp whose field set
+	// ends in a lone backslash: a stamp would change its last value.
+	lone bool
 	// ts0:ts1 is the timestamp token within the line; empty when none.
 	ts0, ts1 int
 }
@@ -166,7 +169,8 @@ func classify(b []byte, plain bool) lineInfo {
 	}
 	t := skipWS(b, f)
 	if t == len(b) {
-		info.stamp = !oddTrailingBackslashes(b)
+		info.lone = oddTrailingBackslashes(b)
+		info.stamp = !info.lone
 		return info
 	}
 	te := t

@@ -6,6 +6,13 @@ import "strconv"
 type Stats struct {
 	Lines   int // points: lines that are neither blank nor comments
 	Stamped int // lines that had no timestamp and got one
+	// Unstampable counts point lines without a timestamp that Stamp left
+	// alone although InfluxDB may accept them: their field set ends in a
+	// lone backslash (a string value followed by stray bytes, such as
+	// `m s="x"\`), which would escape an added space, so any stamp would
+	// change the stored value. InfluxDB stamps such a line itself on
+	// arrival; callers that need identical replicas can reject the write.
+	Unstampable int
 	Bytes   int // length of the body as returned (Stamp) or scanned (Count)
 }
 
@@ -27,6 +34,9 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 		info := classify(body[i:end], plain)
 		if info.kind == kindPoint {
 			st.Lines++
+			if info.lone {
+				st.Unstampable++
+			}
 			if info.stamp {
 				dst = append(dst, body[copied:end]...)
 				dst = append(dst, stamp...)
