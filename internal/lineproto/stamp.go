@@ -13,7 +13,7 @@ type Stats struct {
 	// change the stored value. InfluxDB stamps such a line itself on
 	// arrival; callers that need identical replicas can reject the write.
 	Unstampable int
-	Bytes   int // length of the body as returned (Stamp) or scanned (Count)
+	Bytes       int // length of the body as returned (Stamp) or scanned (Count)
 }
 
 // Stamp appends body to dst, adding " <ts>" to every point line that has no
