@@ -49,6 +49,7 @@ var validateCorpus = []struct {
 	{`m\,x,t\=k=v\=w f\=k=1`, divergeNone},
 	{`m"x,t="v" f=1`, divergeNone},
 	{`m#x f=1`, divergeNone},
+	{" =\" 0=0\n", divergeNone},
 	{`m f=1,g=2i,h="x",i=t`, divergeNone},
 	{`m f=1 -1`, divergeNone},
 	{`m f=1 0`, divergeNone},

@@ -30,6 +30,7 @@ func TestPacker(t *testing.T) {
 		{"long line alone", 20, "a f=1\n" + long + "\nb f=2", []string{"a f=1\n", long + "\n", "b f=2\n"}, 0},
 		{"newline in string kept whole", 12, "a s=\"x\ny\"\nb f=2\n", []string{"a s=\"x\ny\"\n", "b f=2\n"}, 0},
 		{"CRLF kept", 64, "a f=1\r\nb f=2\r\n", []string{"a f=1\r\nb f=2\r\n"}, 0},
+		{"no second newline after a quoted one", 64, "a f=1\n =\" 0=0\n", []string{"a f=1\n =\" 0=0\n"}, 0},
 		{"escaped newline line kept whole", 64, "a f=1\\\n\nb f=2\n", []string{"a f=1\\\n\nb f=2\n"}, 0},
 	}
 	for _, tc := range cases {

@@ -38,9 +38,10 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 				st.Unstampable++
 			}
 			if info.stamp {
-				dst = append(dst, body[copied:end]...)
+				at := i + info.at
+				dst = append(dst, body[copied:at]...)
 				dst = append(dst, stamp...)
-				copied = end
+				copied = at
 				st.Stamped++
 			}
 		}

@@ -57,6 +57,7 @@ var stampCases = []struct {
 	{"malformed: field without value", "a f\n", "a f 1700000000\n", 1, 1},
 	{"lone trailing backslash", `a s="x"\`, `a s="x"\`, 1, 0},
 	{"escaped trailing space", `a s="x"\ `, `a s="x"\  1700000000`, 1, 1},
+	{"body ends inside scanLine's quote", " =\" 0=0\n", " =\" 0=0 1700000000\n", 1, 1},
 	{"escaped newline joins lines", "a f=1\\\nb f=2\n", "a f=1\\\nb f=2\n", 1, 0}, // "f=2" is its timestamp section
 	{"escaped newline ends block", "a f=1\\\n\nb f=2", "a f=1\\\n\nb f=2 1700000000", 2, 1},
 }
