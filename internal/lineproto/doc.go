@@ -60,6 +60,9 @@
 // InfluxDB rejects into one it accepts, or the reverse.
 //
 // A final line without a terminating '\n' is stamped in place and still has
-// no '\n' afterwards; lineproto never adds or removes newlines. All other
-// bytes are copied unchanged.
+// no '\n' afterwards; Stamp and Rescale never add or remove newlines. One
+// corner: when a body ends inside what InfluxDB's line splitter takes for a
+// quoted string, the last line's own bytes may end in '\n', which InfluxDB
+// strips before parsing; the stamp goes before that '\n'. All other bytes are
+// copied unchanged.
 package lineproto

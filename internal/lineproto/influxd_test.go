@@ -25,15 +25,18 @@ type influxd struct {
 	client *http.Client
 }
 
-// influxdBinary finds the influxd to test against: Debian's 1.6.7 for
-// version "1.6", the build named by $INFLUXD_1_8 (set by the Makefile) for
-// "1.8". Without it the test is skipped, except under CI, where it fails.
+// influxdBinary finds the influxd to test against: Debian's 1.6.7 (the
+// influxd on $PATH) for version "1.6", the build named by $INFLUXD_1_8 (set
+// by the Makefile) for "1.8". Without it the test is skipped, except under CI, where it fails.
 func influxdBinary(t *testing.T, version string) string {
 	t.Helper()
 	var bin string
 	switch version {
 	case "1.6":
 		bin = "/usr/bin/influxd"
+		if p, err := exec.LookPath("influxd"); err == nil {
+			bin = p
+		}
 	case "1.8":
 		bin = os.Getenv("INFLUXD_1_8")
 		if bin == "" {
