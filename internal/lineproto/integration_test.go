@@ -39,6 +39,7 @@ var validateCorpus = []struct {
 	{`m f="a,b=c d"`, divergeNone},
 	{`m f="a"x`, divergeNone},
 	{"m f=\"a\"\t", divergeNone},
+	{"m f=\"a\"\r", divergeNone}, // CRLF after a string: accepted, and still accepted once stamped
 	{`m f="a"\`, divergeNone},
 	{`m f="a"\ `, divergeNone},
 	{`m f="a"\\`, divergeNone},
