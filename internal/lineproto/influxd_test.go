@@ -139,12 +139,22 @@ bind-address = "127.0.0.1:%d"
 			return nil, fmt.Errorf("influxd exited: %v\n%s", err, logText)
 		default:
 		}
-		resp, err := db.client.Get(db.url + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				t.Cleanup(stop)
-				return db, nil
+		// On this shared machine another process may take the port between
+		// freePort and influxd's bind, and answer /ping in its place: only
+		// trust /ping once our influxd has logged that it bound the port.
+		logText, _ := os.ReadFile(logf.Name())
+		bound := bytes.Contains(logText, []byte(`msg="Listening on HTTP"`)) &&
+			bytes.Contains(logText, []byte(fmt.Sprintf("service=httpd addr=127.0.0.1:%d ", httpPort)))
+		err := fmt.Errorf("influxd has not logged that it listens on port %d", httpPort)
+		if bound {
+			var resp *http.Response
+			resp, err = db.client.Get(db.url + "/ping")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					t.Cleanup(stop)
+					return db, nil
+				}
 			}
 		}
 		if time.Now().After(deadline) {
