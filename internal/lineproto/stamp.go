@@ -6,7 +6,14 @@ import "strconv"
 type Stats struct {
 	Lines   int // points: lines that are neither blank nor comments
 	Stamped int // lines that had no timestamp and got one
-	Bytes   int // length of the body as returned (Stamp) or scanned (Count)
+	// Unstampable counts point lines without a timestamp that Stamp left
+	// alone although InfluxDB may accept them: their field set ends in a
+	// lone backslash (a string value followed by stray bytes, such as
+	// `m s="x"\`), which would escape an added space, so any stamp would
+	// change the stored value. InfluxDB stamps such a line itself on
+	// arrival; callers that need identical replicas can reject the write.
+	Unstampable int
+	Bytes       int // length of the body as returned (Stamp) or scanned (Count)
 }
 
 // Stamp appends body to dst, adding " <ts>" to every point line that has no
@@ -27,10 +34,14 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 		info := classify(body[i:end], plain)
 		if info.kind == kindPoint {
 			st.Lines++
+			if info.lone {
+				st.Unstampable++
+			}
 			if info.stamp {
-				dst = append(dst, body[copied:end]...)
+				at := i + info.at
+				dst = append(dst, body[copied:at]...)
 				dst = append(dst, stamp...)
-				copied = end
+				copied = at
 				st.Stamped++
 			}
 		}

@@ -55,7 +55,9 @@ var stampCases = []struct {
 	{"malformed: bad timestamp kept", "a f=1 12x\n", "a f=1 12x\n", 1, 0},
 	{"malformed: unbalanced quote", "a s=\"x\nb f=1\n", "a s=\"x\nb f=1\n", 1, 0},
 	{"malformed: field without value", "a f\n", "a f 1700000000\n", 1, 1},
-	{"malformed: trailing backslash", `a s="x"\`, `a s="x"\`, 1, 0},
+	{"lone trailing backslash", `a s="x"\`, `a s="x"\`, 1, 0},
+	{"escaped trailing space", `a s="x"\ `, `a s="x"\  1700000000`, 1, 1},
+	{"body ends inside scanLine's quote", " =\" 0=0\n", " =\" 0=0 1700000000\n", 1, 1},
 	{"escaped newline joins lines", "a f=1\\\nb f=2\n", "a f=1\\\nb f=2\n", 1, 0}, // "f=2" is its timestamp section
 	{"escaped newline ends block", "a f=1\\\n\nb f=2", "a f=1\\\n\nb f=2 1700000000", 2, 1},
 }
@@ -74,6 +76,26 @@ func TestStamp(t *testing.T) {
 				t.Errorf("Count = %+v, want lines=%d bytes=%d", c, tc.lines, len(tc.in))
 			}
 		})
+	}
+}
+
+func TestStampUnstampable(t *testing.T) {
+	cases := []struct {
+		body                 string
+		stamped, unstampable int
+	}{
+		{`a s="x"\`, 0, 1},      // InfluxDB accepts it and stores "x\""
+		{"a s=\"x\"\\\n", 0, 1}, // the backslash before the final '\n' escapes nothing
+		{`a f=1\`, 0, 1},        // invalid number, counted all the same
+		{`a s="x"\\`, 1, 0},     // an even run is a complete escape
+		{`a s="x"\ 5`, 1, 0},    // the escaped space belongs to the field set
+		{`a f=1 5\`, 0, 0},      // has a (bad) timestamp
+	}
+	for _, tc := range cases {
+		_, st := Stamp(nil, []byte(tc.body), testTS)
+		if st.Stamped != tc.stamped || st.Unstampable != tc.unstampable || st.Lines != 1 {
+			t.Errorf("Stamp(%q): stats %+v, want stamped %d, unstampable %d", tc.body, st, tc.stamped, tc.unstampable)
+		}
 	}
 }
 
