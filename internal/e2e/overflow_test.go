@@ -129,7 +129,9 @@ func TestOverflowReject(t *testing.T) {
 	if status, _ := g.health(t); status != 200 {
 		t.Errorf("/health after draining: %d", status)
 	}
-	for _, s := range [](interface{ Count(testing.TB, string, string) int }){a, b} {
+	for _, s := range [](interface {
+		Count(testing.TB, string, string) int
+	}){a, b} {
 		if n := s.Count(t, "db", "m"); n != acked*1000 {
 			t.Errorf("a backend holds %d points, want the %d acknowledged", n, acked*1000)
 		}
