@@ -116,7 +116,8 @@ func runServer(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "influxgate: invalid configuration:\n%v\n", err)
 		return 1
 	}
-	logger := newLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar)
+	logger := newLogger(cfg.Log, level, stderr)
 	logger.Info("starting influxgate", "version", version, "config", cfg.Source.Path,
 		"format", string(cfg.Source.Format), "data_dir", cfg.DataDir, "sync", cfg.Sync)
 	for _, w := range cfg.Warnings() {
@@ -129,6 +130,7 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHUP(ctx, f, srv, level, logger)
 	if err := srv.Run(ctx); err != nil {
 		logger.Error("stopped with an error", "err", err)
 		return 1
@@ -159,9 +161,41 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	_ = level.UnmarshalText([]byte(c.Level))
+// reloadOnHUP re-reads the config file on SIGHUP and applies it; an
+// invalid file is refused with a log line and the running config stays.
+func reloadOnHUP(ctx context.Context, f *runFlags, srv *server.Server, level *slog.LevelVar, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := loadConfig(f)
+		if err != nil {
+			logger.Error("reload refused: invalid configuration; the running one stays in force",
+				"config", f.config, "err", err.Error())
+			continue
+		}
+		warnings, err := srv.Reload(cfg)
+		for _, w := range warnings {
+			logger.Warn("reload: " + w)
+		}
+		if err != nil {
+			logger.Error("reload failed part-way", "err", err)
+			continue
+		}
+		_ = level.UnmarshalText([]byte(cfg.Log.Level))
+		logger.Info("configuration reloaded", "config", f.config)
+	}
+}
+
+func newLogger(c config.LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level.Set(slog.LevelInfo)
+	}
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -83,7 +83,12 @@ func startGate(t testing.TB, cfg *config.Config) *gate {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gate{t: t, cfg: cfg, srv: srv, url: "http://" + srv.Addrs()[0], cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { g.done <- srv.Run(ctx) }()
-	t.Cleanup(func() { g.stop() })
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() && os.Getenv("INFLUXGATE_TEST_LOGS") == "" {
+			t.Logf("influxgate log:\n%s", clip(logs.String()))
+		}
+	})
 	return g
 }
 

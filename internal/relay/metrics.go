@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,7 @@ type Metrics struct {
 	appendErrors    *prometheus.CounterVec
 	refusedFull     *prometheus.CounterVec
 	requestSeconds  *prometheus.HistogramVec
+	mu              sync.Mutex
 	relays          []*Relay
 	stateDesc       *prometheus.Desc
 	backlogRecords  *prometheus.Desc
@@ -68,7 +71,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Track adds a relay to the collector.
 func (m *Metrics) Track(r *Relay) {
 	if m != nil {
+		m.mu.Lock()
 		m.relays = append(m.relays, r)
+		m.mu.Unlock()
+	}
+}
+
+// Untrack removes a relay (closed by a reload) from the collector.
+func (m *Metrics) Untrack(r *Relay) {
+	if m != nil {
+		m.mu.Lock()
+		m.relays = slices.DeleteFunc(m.relays, func(x *Relay) bool { return x == r })
+		m.mu.Unlock()
 	}
 }
 
@@ -84,7 +98,10 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector from the relays' Stats.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
-	for _, r := range m.relays {
+	m.mu.Lock()
+	relays := slices.Clone(m.relays)
+	m.mu.Unlock()
+	for _, r := range relays {
 		s := r.Stats()
 		ch <- prometheus.MustNewConstMetric(m.logBytes, gauge, float64(s.LogBytes), s.Name)
 		ch <- prometheus.MustNewConstMetric(m.logSegments, gauge, float64(s.Segments), s.Name)

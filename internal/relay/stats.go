@@ -58,6 +58,8 @@ func (r *Relay) backlog(w *worker) Backlog {
 
 // Stats returns a snapshot of the relay and every backend.
 func (r *Relay) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	ls := r.log.Stats()
 	s := Stats{Name: r.opts.Name, FirstIndex: r.log.FirstIndex(), LastIndex: r.log.LastIndex(),
 		LogBytes: ls.DiskBytes, Segments: ls.Segments}
@@ -93,6 +95,8 @@ type Freshness struct {
 
 // Freshness reports every backend's state and lag, cheaply.
 func (r *Relay) Freshness() []Freshness {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	out := make([]Freshness, len(r.workers))
 	last := r.log.LastIndex()
 	for i, w := range r.workers {
