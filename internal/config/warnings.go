@@ -10,12 +10,10 @@ import (
 // build does not act on yet, keyed by feature, with the reason Warnings()
 // gives. Delete a feature's entry when it lands; its warning disappears.
 //
-//	"udp"           [[udp]] listeners
 //	"auth"          [http.auth] mode = "gateway"
 //	"backend-auth"  output username/password (influxdb-relay: http-user/http-pass) and token
 //	"tls-backend"   output ca-file
 var NotYetActive = map[string]string{
-	"udp":          "UDP ingest is not active yet",
 	"auth":         "gateway auth is not active yet",
 	"backend-auth": "per-backend credentials are not active yet",
 	"tls-backend":  "ca-file is not active yet",
@@ -41,7 +39,6 @@ func (c *Config) Warnings() []string {
 	}
 	for i, u := range c.UDP {
 		key := fmt.Sprintf("udp[%d]", i)
-		notYet("udp", key+" ("+u.Name+")")
 		w = append(w, outputWarnings(key, u.Outputs, notYet)...)
 	}
 	return w

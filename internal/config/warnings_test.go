@@ -14,7 +14,6 @@ func TestWarningsForFeaturesNotYetActive(t *testing.T) {
 		mutate  func(c *Config)
 		key     string
 	}{
-		{"udp", func(c *Config) {}, "udp[0] (u)"},
 		{"auth", func(c *Config) { c.HTTP[0].Auth = AuthConfig{Mode: "gateway", Tokens: []string{"t"}} }, `http[0].auth.mode = "gateway"`},
 		{"backend-auth", func(c *Config) { c.HTTP[0].Outputs[0].Username, c.HTTP[0].Outputs[0].Password = "u", "p" }, "http[0].output[0].username/password"},
 		{"backend-auth", func(c *Config) { c.HTTP[0].Outputs[1].Token = "t" }, "http[0].output[1].token"},
@@ -63,6 +62,12 @@ bind-addr = "127.0.0.1:9097"
 tls-cert = "` + pem + `"
 tls-key = "` + pem + `"
 output = [{ location = "http://h:2/api/v2/write", org = "o" }]
+[[udp]]
+bind-addr = "127.0.0.1:8089"
+read-buffer = 1048576
+precision = "s"
+database = "db"
+output = [{ location = "127.0.0.1:8090", mtu = 512 }, { location = "http://h:3/write" }]
 `
 	if w := mustLoad(t, "a.toml", data).Warnings(); len(w) != 0 {
 		t.Errorf("want no warnings, got %q", w)

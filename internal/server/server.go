@@ -1,5 +1,6 @@
 // Package server assembles influxgate from a config: one relay and one
-// HTTP listener per [[http]] section, the data-directory lock, TLS, the
+// HTTP listener per [[http]] section, one UDP listener (with a relay when it
+// has HTTP outputs) per [[udp]] section, the data-directory lock, TLS, the
 // routes (/write, /api/v2/write, /ping, /health, /metrics) and the
 // two-phase shutdown.
 package server
@@ -43,6 +44,7 @@ type Server struct {
 	logger    *slog.Logger
 	reg       *prometheus.Registry
 	listeners []*listener
+	udp       []*udpListener
 	unlock    func() error
 	// backendVersion is the X-Influxdb-Version last seen from a backend,
 	// passed on so clients see the version of the servers behind.
@@ -133,6 +135,9 @@ func New(cfg *config.Config, opts Options) (s *Server, err error) {
 			return nil, err
 		}
 	}
+	if err := s.openUDP(syncMode, relayMetrics); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -194,6 +199,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	s.startUDP()
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go s.probeVersions(probeCtx)
@@ -228,6 +234,7 @@ func (s *Server) closeAll(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+	s.closeUDPListeners() // their last lines go to their relays, closed below
 	for _, l := range s.listeners {
 		// Give the workers at most a few seconds to catch up: the data is
 		// safe in the log either way.
@@ -240,6 +247,7 @@ func (s *Server) closeAll(ctx context.Context) {
 		}
 		cancel()
 	}
+	s.closeUDPRelays(ctx)
 	if s.unlock != nil {
 		_ = s.unlock()
 		s.unlock = nil
