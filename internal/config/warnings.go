@@ -12,13 +12,10 @@ import (
 //
 // Features that can be listed (Warnings checks for each):
 //
-//	"udp"           [[udp]] listeners
 //	"auth"          [http.auth] mode = "gateway"
 //	"backend-auth"  output username/password (influxdb-relay: http-user/http-pass) and token
 //	"tls-backend"   output ca-file
-var NotYetActive = map[string]string{
-	"udp": "UDP ingest is not active yet",
-}
+var NotYetActive = map[string]string{}
 
 // Warnings lists keys that are accepted but have no effect in this build,
 // each with why: keys kept only for compatibility (Source.Ignored), features
@@ -40,7 +37,6 @@ func (c *Config) Warnings() []string {
 	}
 	for i, u := range c.UDP {
 		key := fmt.Sprintf("udp[%d]", i)
-		notYet("udp", key+" ("+u.Name+")")
 		w = append(w, outputWarnings(key, u.Outputs, notYet)...)
 	}
 	return w

@@ -17,6 +17,8 @@ type health struct {
 	Status  string        `json:"status"`
 	Version string        `json:"version"`
 	Checks  []healthCheck `json:"checks"`
+	// UDP describes every [[udp]] listener (influxgate's own addition).
+	UDP []udpHealth `json:"udp,omitempty"`
 }
 
 type healthCheck struct {
@@ -83,5 +85,6 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener
 		h.Message = fmt.Sprintf("ready for writes; %d of %d backends live, %d replaying, %d down",
 			len(st.Backends)-down-behind, len(st.Backends), behind, down)
 	}
+	h.UDP = s.udpHealth()
 	writeJSON(w, status, h)
 }

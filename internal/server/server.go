@@ -1,5 +1,6 @@
 // Package server assembles influxgate from a config: one relay and one
-// HTTP listener per [[http]] section, the data-directory lock, TLS, the
+// HTTP listener per [[http]] section, one UDP listener (with a relay when it
+// has HTTP outputs) per [[udp]] section, the data-directory lock, TLS, the
 // routes (/write, /api/v2/write, /ping, /health, /metrics) and the
 // two-phase shutdown.
 package server
@@ -54,6 +55,7 @@ type Server struct {
 	mu        sync.Mutex
 	cfg       *config.Config
 	listeners []*listener
+	udp       []*udpListener // [[udp]] sections; a reload leaves them alone
 	serving   bool
 	errs      chan error // a listener's Serve failed
 }
@@ -105,6 +107,9 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 		s.listeners = append(s.listeners, l)
+	}
+	if err := s.openUDP(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -228,6 +233,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.serving = true
 	s.mu.Unlock()
+	s.startUDP()
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go s.probeVersions(probeCtx)
@@ -243,6 +249,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	s.closeListeners(sctx, s.listeners)
 	s.listeners = nil
+	s.closeUDPListeners() // their last lines go to their relays
+	s.closeUDPRelays(sctx)
 	if s.unlock != nil {
 		_ = s.unlock()
 		s.unlock = nil
@@ -267,6 +275,8 @@ func (s *Server) serve(l *listener) {
 func (s *Server) closeAll(ctx context.Context) {
 	s.closeListeners(ctx, s.listeners)
 	s.listeners = nil
+	s.closeUDPListeners() // their last lines go to their relays
+	s.closeUDPRelays(ctx)
 	if s.unlock != nil {
 		_ = s.unlock()
 		s.unlock = nil
