@@ -146,6 +146,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 	rec.Received = now.UnixNano()
 	rec.Precision = uint8(prec)
+	if st.OpenEnd {
+		rec.Flags |= record.FlagOpenEnd
+	}
 	rec.Lines = uint32(st.Lines)
 	rec.Body = body
 	ans := h.w.Write(r.Context(), rec, level)

@@ -187,3 +187,49 @@ func TestIsPoint(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenEnd(t *testing.T) {
+	cases := []struct {
+		body string
+		open bool
+	}{
+		{"", false},
+		{"m v=1 1\n", false},
+		{"m v=1 1", false},
+		{"a v=1 1\nm s=\"x y\" 2\n", false},
+		{"a v=1 1\nm s=\"unterminated\n", true}, // open quote
+		{"a v=1 1\nm s=\"unterminated", true},   // open quote, no newline
+		{"m s=\"a\nb\" 1\n", false},             // newline inside a closed string
+		{"m,t=a v=1 1\\\n", true},               // escaping backslash before the final newline
+		{"m,t=a v=1 1\\", true},                 // trailing backslash, no newline
+		{"# comment with \"quote\n", false},     // no '=' before the quote: not a string
+		{"# a=\"b\n", true},                     // a comment can run on too
+		{"m,t=a\\ b v=1 1\n", false},            // an escape in the middle
+		{"m s=\"x\" 1\nn s=\"open", true},
+	}
+	for _, c := range cases {
+		if got := Count([]byte(c.body)).OpenEnd; got != c.open {
+			t.Errorf("Count(%q).OpenEnd = %v, want %v", c.body, got, c.open)
+		}
+		if _, st := Stamp(nil, []byte(c.body), 5); st.OpenEnd != c.open {
+			t.Errorf("Stamp(%q).OpenEnd = %v, want %v", c.body, st.OpenEnd, c.open)
+		}
+		// What OpenEnd promises: joined with a following body, an open
+		// body's last line takes that body's first line with it.
+		joined := c.body
+		if !strings.HasSuffix(joined, "\n") {
+			joined += "\n"
+		}
+		joined += "next v=1 1\n"
+		n := 0
+		Lines([]byte(joined), func(line []byte) bool {
+			if string(line) == "next v=1 1" {
+				n++
+			}
+			return true
+		})
+		if (n == 0) != c.open {
+			t.Errorf("%q joined with another body: next line seen %d times, open=%v", c.body, n, c.open)
+		}
+	}
+}

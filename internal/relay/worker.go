@@ -187,11 +187,14 @@ func (w *worker) advance(q []pending) {
 
 // batchLen returns how many queued records go into the next request:
 // consecutive writes with the same destination and credentials, up to
-// maxBatch bytes (at least one record, however large).
+// maxBatch bytes (at least one record, however large). A record whose last
+// line would run on into the next body (FlagOpenEnd) ends the batch, so
+// that joining bodies never changes what a backend parses.
 func batchLen(q []pending, maxBatch int) int {
 	size := q[0].size
 	n := 1
-	for n < len(q) && record.SameBatch(&q[0].rec, &q[n].rec) && size+q[n].size <= maxBatch {
+	for n < len(q) && q[n-1].rec.Flags&record.FlagOpenEnd == 0 &&
+		record.SameBatch(&q[0].rec, &q[n].rec) && size+q[n].size <= maxBatch {
 		size += q[n].size
 		n++
 	}
