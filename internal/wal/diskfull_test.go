@@ -111,7 +111,7 @@ func TestInjectedWriteFailures(t *testing.T) {
 		name   string
 		fail   func(*faultFS)
 		causes []error // each failed Append wraps one of these
-		rotate bool // fail while rotating to a new segment
+		rotate bool    // fail while rotating to a new segment
 	}{
 		{"ENOSPC mid-write", func(fs *faultFS) { fs.writeErr = syscall.ENOSPC }, []error{syscall.ENOSPC}, false},
 		{"EIO on fsync", func(fs *faultFS) { fs.syncErr = syscall.EIO }, []error{syscall.EIO}, false},
