@@ -241,15 +241,17 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 			if len(out) > 0 && int64(h.length) > budget {
 				return out, nil
 			}
-			_, payload, ok, err := r.sc.frameAt(pos, true)
+			start := len(arena)
+			var good bool
+			arena, good, err = r.sc.appendPayload(arena, pos, h)
 			if err != nil {
 				return out, fmt.Errorf("wal: read %s: %w", seg.path, err)
 			}
-			if !ok { // the header is sound, so only this record is lost
+			if !good { // the header is sound, so only this record is lost
 				r.skip(r.next, r.next, GapCorrupt, seg.path)
 			} else {
-				start := len(arena)
-				arena = append(arena, payload...)
+				// Earlier entries may point into an array append replaced;
+				// that array is left untouched until the next Read.
 				out = append(out, Entry{Index: r.next, Offset: r.off, Size: h.frameSize(),
 					Data: arena[start:len(arena):len(arena)]})
 				budget -= int64(h.length)
