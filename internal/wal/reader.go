@@ -204,7 +204,11 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 		r.out, r.arena = out, arena
 		r.l.st.diskReads.Add(uint64(len(out)))
 	}()
+	cacheFirst := r.l.cache.first()
 	for r.next <= last {
+		if len(out) > 0 && cacheFirst != 0 && r.next >= cacheFirst {
+			break // caught up with the cache: the next Read is served from memory
+		}
 		seg, ok := r.l.segmentFor(r.next)
 		if !ok {
 			break // truncated meanwhile; the next Read reports it

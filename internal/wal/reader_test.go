@@ -350,3 +350,38 @@ func TestConcurrentReadTruncateAppend(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestDiskReaderSwitchesToCache(t *testing.T) {
+	l := openLog(t, Options{Dir: t.TempDir(), CacheBytes: 20 * (cacheEntryOverhead + 400)})
+	appendN(t, l, 1, 200)
+	r, err := l.NewReader(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, gaps := readAll(t, l, 1, 1<<30)
+	checkRecords(t, ents, span(1, 200))
+	if len(gaps) != 0 {
+		t.Fatal(gaps)
+	}
+	var fromDisk, fromCache int
+	for {
+		ents, err := r.Read(1 << 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) == 0 {
+			break
+		}
+		for _, e := range ents {
+			if e.Cached {
+				fromCache++
+			} else {
+				fromDisk++
+			}
+		}
+	}
+	st := l.Stats()
+	if fromDisk+fromCache != 200 || fromCache != st.CacheRecords || fromCache == 0 {
+		t.Fatalf("%d records from disk, %d from cache; the cache holds %d", fromDisk, fromCache, st.CacheRecords)
+	}
+}
