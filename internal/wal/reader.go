@@ -30,6 +30,7 @@ const (
 	GapMissing                        // the segment file ends early or is gone
 )
 
+// String returns the reason as a word for logs and metrics labels.
 func (g GapReason) String() string {
 	switch g {
 	case GapTruncated:
