@@ -219,6 +219,9 @@ func TestRecordsVisibleOnlyWhenDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate := make(chan struct{})
+	var release sync.Once
+	openGate := func() { release.Do(func() { close(gate) }) }
+	t.Cleanup(openGate) // runs before the log's Close, even if the test fails
 	fs.set(func(fs *faultFS) { fs.syncGate = gate })
 	done := make(chan error, 1)
 	go func() {
@@ -237,7 +240,7 @@ func TestRecordsVisibleOnlyWhenDurable(t *testing.T) {
 	if ents, err := r.Read(1 << 20); err != nil || len(ents) != 0 || l.LastIndex() != 1 {
 		t.Fatalf("record visible before its fsync finished: %d entries, LastIndex %d, %v", len(ents), l.LastIndex(), err)
 	}
-	close(gate)
+	openGate()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
