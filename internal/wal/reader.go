@@ -168,27 +168,35 @@ func (r *Reader) Read(maxBytes int) ([]Entry, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	v := r.l.view()
-	if v.closed {
-		return nil, ErrClosed
-	}
 	r.trimBuffers()
-	if r.next < v.first {
-		r.skip(r.next, v.first-1, GapTruncated, "")
-		r.next, r.off = v.first, v.firstOffset
+	for {
+		v := r.l.view()
+		if v.closed {
+			return nil, ErrClosed
+		}
+		if r.next < v.first {
+			r.skip(r.next, v.first-1, GapTruncated, "")
+			r.next, r.off = v.first, v.firstOffset
+		}
+		if r.next > v.last {
+			return nil, nil
+		}
+		out := r.l.cache.read(r.out[:0], r.next, v.last, maxBytes)
+		if len(out) > 0 {
+			e := out[len(out)-1]
+			r.next, r.off = e.Index+1, e.Offset+e.Size
+			r.out = out
+			r.l.st.cacheHits.Add(uint64(len(out)))
+			return out, nil
+		}
+		out, err := r.readDisk(maxBytes, v.last)
+		if len(out) > 0 || err != nil {
+			return out, err
+		}
+		// Nothing read: every record up to v.last was skipped as lost (the
+		// next round returns nil at the end), or TruncateFront removed the
+		// segment under the reader (the next round reports the gap).
 	}
-	if r.next > v.last {
-		return nil, nil
-	}
-	out := r.l.cache.read(r.out[:0], r.next, v.last, maxBytes)
-	if len(out) > 0 {
-		e := out[len(out)-1]
-		r.next, r.off = e.Index+1, e.Offset+e.Size
-		r.out = out
-		r.l.st.cacheHits.Add(uint64(len(out)))
-		return out, nil
-	}
-	return r.readDisk(maxBytes, v.last)
 }
 
 // trimBuffers drops a buffer that one huge record made huge.
