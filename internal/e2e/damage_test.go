@@ -101,4 +101,7 @@ func TestCorruptRecordIsSkippedAndReported(t *testing.T) {
 	if logs := g.logs.String(); !strings.Contains(logs, "corrupt") {
 		t.Errorf("no report of the damaged record:\n%s", logs)
 	}
+	if _, h := g.health(t); h.Checks[1].Dropped["corrupt"] != 1 {
+		t.Errorf("the skipped record is not counted on /health: %v", h.Checks[1].Dropped)
+	}
 }

@@ -157,6 +157,7 @@ func (w *worker) fill(q []pending) ([]pending, error) {
 	if err != nil {
 		return q, err
 	}
+	w.noteGaps()
 	for _, e := range entries {
 		rec, err := record.Decode(e.Data)
 		if err != nil {
@@ -170,6 +171,21 @@ func (w *worker) fill(q []pending) ([]pending, error) {
 		q = append(q, pending{idx: e.Index, off: e.Offset, rec: rec, size: len(rec.Body)})
 	}
 	return q, nil
+}
+
+// noteGaps counts and logs records the log could not give back (damaged on
+// disk, or in a segment that is gone). Their points are unknown, so the
+// "corrupt" and "missing" drop reasons count records, not points.
+func (w *worker) noteGaps() {
+	for _, g := range w.reader.Gaps() {
+		if g.Reason == wal.GapTruncated {
+			continue // delivered already: truncation follows the cursors
+		}
+		n := g.To - g.From + 1
+		w.count(&w.dropped, g.Reason.String(), n)
+		w.log.Error("log records could not be read and were skipped; this backend misses them",
+			"from", g.From, "to", g.To, "records", n, "reason", g.Reason.String())
+	}
 }
 
 // advance moves the cursor to the first record still queued.
