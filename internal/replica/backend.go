@@ -179,11 +179,18 @@ func (b *Backend) query(ctx context.Context, db, q string) (result, error) {
 	err := b.do(ctx, b.queryTimeout, "query "+clip(q), func(ctx context.Context) (*http.Request, error) {
 		return b.queryRequest(ctx, db, q, 0)
 	}, func(body io.Reader) error {
-		dec := json.NewDecoder(body)
+		data, err := io.ReadAll(body)
+		if err != nil {
+			return fmt.Errorf("read answer: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		var a answer
 		if err := dec.Decode(&a); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
+			// A complete answer that is not JSON: InfluxDB answers 200
+			// with its encoder's error when a value (a float sum that
+			// overflowed to +Inf) cannot be written as JSON.
+			return answerError(fmt.Sprintf("unreadable answer: %v: %s", err, clip(string(data))))
 		}
 		if a.Error != "" {
 			return answerError(a.Error)

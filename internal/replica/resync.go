@@ -73,6 +73,9 @@ func (o *ResyncOptions) defaults() error {
 	if o.Bucket <= 0 {
 		o.Bucket = time.Hour
 	}
+	if o.Bucket > maxBucket {
+		return fmt.Errorf("bucket %v is longer than %v", o.Bucket, maxBucket)
+	}
 	o.Concurrency = cmp.Or(max(o.Concurrency, 0), 2)
 	o.BatchSize = cmp.Or(max(o.BatchSize, 0), 5000)
 	o.ChunkSize = cmp.Or(max(o.ChunkSize, 0), 10000)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -85,17 +86,12 @@ func listenerNames(cfg *config.Config) string {
 }
 
 // DirName is the directory name of a listener inside the data directory:
-// its name with every byte outside [A-Za-z0-9._-] replaced by '_', as the
-// daemon names it.
-func DirName(name string) string {
-	b := []byte(name)
-	for i, c := range b {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
+// its name with every character outside [A-Za-z0-9._-] replaced by '_'.
+// It must match the daemon's own naming (internal/server.DirName), which
+// replaces each such UTF-8 character — not each byte — by one '_'.
+func DirName(name string) string { return unsafeName.ReplaceAllString(name, "_") }
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 // MarkerPath is the file in which the daemon records since when it skipped
 // records for an output (its overflow policy): deleting the file clears

@@ -43,6 +43,9 @@ func (o *VerifyOptions) defaults() error {
 	if o.Bucket <= 0 {
 		o.Bucket = time.Hour
 	}
+	if o.Bucket > maxBucket {
+		return fmt.Errorf("bucket %v is longer than %v", o.Bucket, maxBucket)
+	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
 	}
@@ -51,6 +54,9 @@ func (o *VerifyOptions) defaults() error {
 	}
 	return nil
 }
+
+// maxBucket keeps a window of buckets within int64 nanoseconds.
+const maxBucket = 100 * 365 * 24 * time.Hour
 
 // The kinds of Difference.
 const (
@@ -106,6 +112,7 @@ func writeDifferences(w io.Writer, diffs []Difference) error {
 type unit struct {
 	db, rp, m string
 	members   []int               // the backends taking part
+	listing   []int               // the backends whose SHOW MEASUREMENTS lists m
 	types     map[string][]string // field types, for rendering and float sums
 	rng       span                // the data's time range
 }
@@ -223,7 +230,7 @@ func (v *verifier) schema(ctx context.Context) ([]unit, error) {
 			}
 			for _, rp := range slices.Sorted(maps.Keys(rpMembers)) {
 				if len(rpMembers[rp]) >= 2 {
-					units = append(units, unit{db: db, rp: rp, m: m, members: rpMembers[rp]})
+					units = append(units, unit{db: db, rp: rp, m: m, members: rpMembers[rp], listing: mHave[m]})
 				}
 			}
 		}
@@ -293,7 +300,19 @@ func (v *verifier) fields(ctx context.Context, units []unit) ([]unit, error) {
 		if len(with) == 0 {
 			return nil
 		}
-		if d := describeFields(v.o.Backends, u.members, types); d != "" {
+		// A backend that does not list m at all was reported above; one
+		// that lists it without data in this policy is reported here.
+		var empty []int
+		for _, i := range u.members {
+			if len(types[i]) == 0 && slices.Contains(u.listing, i) {
+				empty = append(empty, i)
+			}
+		}
+		if len(empty) > 0 {
+			v.add(Difference{Kind: KindMeasurement, Database: u.db, RetentionPolicy: u.rp, Measurement: u.m,
+				Detail: "no data in this retention policy on " + v.names(empty)})
+		}
+		if d := describeFields(v.o.Backends, with, types); d != "" {
 			v.add(Difference{Kind: KindFields, Database: u.db, RetentionPolicy: u.rp, Measurement: u.m, Detail: d})
 		}
 		if len(with) < 2 {
