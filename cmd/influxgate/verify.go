@@ -79,10 +79,10 @@ func verify(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "influxgate verify: listener %q: %v\n", h.Name, err)
 			code = 2
 		case rep.Agree():
-			fmt.Fprintf(stdout, "listener %q (%s): the replicas agree (%d measurements, %d buckets of %s compared)\n",
+			fmt.Fprintf(stdout, "listener %q (%s): the replicas agree (%d measurement(s), %d bucket(s) of %s compared)\n",
 				h.Name, strings.Join(names, ", "), rep.Measurements, rep.Buckets, *bucket)
 		default:
-			fmt.Fprintf(stdout, "listener %q (%s): %d differences (%d measurements, %d buckets of %s compared)\n",
+			fmt.Fprintf(stdout, "listener %q (%s): %d difference(s) (%d measurement(s), %d bucket(s) of %s compared)\n",
 				h.Name, strings.Join(names, ", "), len(rep.Differences), rep.Measurements, rep.Buckets, *bucket)
 			rep.WriteTable(stdout)
 			code = max(code, 1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -114,6 +115,9 @@ type ResyncResult struct {
 	Points int64
 	// Remaining are the differences left after the last comparison pass.
 	Remaining []Difference
+	// Rejected are the buckets whose points the target refused (HTTP 400:
+	// a field type conflict, points beyond its retention policy).
+	Rejected []Bucket
 }
 
 // Agreed reports whether the last comparison found no difference.
@@ -145,7 +149,7 @@ func Resync(ctx context.Context, o ResyncOptions) (*ResyncResult, error) {
 		return nil, err
 	}
 	r := &resyncer{o: o, st: st, bs: []*Backend{o.Source, o.Target},
-		res: &ResyncResult{Started: st.started(), Resumed: st.copied()}}
+		res: &ResyncResult{Started: st.started(), Resumed: st.copied()}, rejected: map[Bucket]bool{}}
 	if err := r.run(ctx); err != nil {
 		return r.res, err
 	}
@@ -163,8 +167,9 @@ type resyncer struct {
 	o   ResyncOptions
 	st  *progressState
 	bs  []*Backend // source, target
-	mu  sync.Mutex // guards res
-	res *ResyncResult
+	mu       sync.Mutex // guards res, rejected and writes to o.Out
+	res      *ResyncResult
+	rejected map[Bucket]bool
 }
 
 // job is one bucket to copy.
@@ -203,7 +208,8 @@ func (r *resyncer) run(ctx context.Context) error {
 		}
 		jobs = jobs[:0]
 		for _, d := range diffs {
-			if n := d.diff.stats[0].points(); n > 0 {
+			b := Bucket{Database: d.u.db, RetentionPolicy: d.u.rp, Measurement: d.u.m, Start: time.Unix(0, d.diff.start).UTC()}
+			if n := d.diff.stats[0].points(); n > 0 && !r.rejected[b] {
 				jobs = append(jobs, job{d.u, d.diff.start, n})
 			}
 		}
@@ -403,14 +409,26 @@ func (r *resyncer) copy(ctx context.Context, phase string, jobs []job, record bo
 	return pool(ctx, r.o.Concurrency, len(jobs), func(ctx context.Context, k int) error {
 		j := jobs[k]
 		w := bucketSpan(j.start, bucket, j.u.rng)
+		b := Bucket{Database: j.u.db, RetentionPolicy: j.u.rp, Measurement: j.u.m, Start: time.Unix(0, j.start).UTC()}
 		n, err := r.copyBucket(ctx, j.u, w, p)
+		var be *Error
+		done := true
 		r.mu.Lock()
 		r.res.Points += n
-		if err == nil {
+		switch {
+		case err == nil:
 			r.res.Copied++
+		case errors.As(err, &be) && be.Status == http.StatusBadRequest:
+			// The target refuses these points (a field type conflict,
+			// points beyond its retention): the other buckets can still
+			// be copied, and the final comparison reports this one.
+			r.res.Rejected = append(r.res.Rejected, b)
+			r.rejected[b] = true
+			fmt.Fprintf(r.o.Out, "%s rejected points of %s: %v\n", r.o.Target.Name, b, be.Err)
+			err, done = nil, false
 		}
 		r.mu.Unlock()
-		if err != nil {
+		if err != nil || !done {
 			return err
 		}
 		if record {
@@ -418,7 +436,7 @@ func (r *resyncer) copy(ctx context.Context, phase string, jobs []job, record bo
 				return err
 			}
 		}
-		p.BucketDone(Bucket{Database: j.u.db, RetentionPolicy: j.u.rp, Measurement: j.u.m, Start: time.Unix(0, j.start).UTC()})
+		p.BucketDone(b)
 		return nil
 	})
 }
