@@ -164,9 +164,9 @@ func timeParam(t time.Time) string {
 }
 
 type resyncer struct {
-	o   ResyncOptions
-	st  *progressState
-	bs  []*Backend // source, target
+	o        ResyncOptions
+	st       *progressState
+	bs       []*Backend // source, target
 	mu       sync.Mutex // guards res, rejected and writes to o.Out
 	res      *ResyncResult
 	rejected map[Bucket]bool
