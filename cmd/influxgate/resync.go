@@ -37,7 +37,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 5000, "lines per write to the target")
 	chunk := fs.Int("chunk-size", 10000, "rows per chunk of the source's answers")
 	passes := fs.Int("passes", 3, "comparisons of the range after the copy, re-copying what differs in between")
-	recheck := fs.Duration("recheck", 2*time.Second, "wait before comparing a differing bucket once more")
+	recheck := fs.Duration("recheck", 2*time.Second, "wait before comparing a differing bucket once more (0: no second look)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on one query")
 	restart := fs.Bool("restart", false, "ignore saved progress and start over")
 	dataDir := fs.String("data-dir", "", "overrides the config's data-dir (where progress and divergence marks live)")
@@ -101,6 +101,9 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "copied %d buckets (%d points) from %s to %s; %d buckets already agreed; %d copied by an earlier run\n",
 		res.Copied, res.Points, src.Name, dst.Name, res.Equal, res.Resumed)
+	if len(res.Rejected) > 0 {
+		fmt.Fprintf(stdout, "%s rejected the points of %d bucket(s) (listed above); they are not recorded as copied\n", dst.Name, len(res.Rejected))
+	}
 	msg, _, err := replica.SettleMarker(marker, replica.Coverage{AllDatabases: *db == "", Start: startT, End: endT,
 		Started: res.Started, Agreed: res.Agreed()})
 	if err != nil {

@@ -41,7 +41,7 @@ type ResyncOptions struct {
 	// buckets that differ are copied again between passes (default 3).
 	Passes int
 	// Recheck is the wait before a bucket that differs in a comparison pass
-	// is compared once more (see VerifyOptions.Recheck); default 2s.
+	// is compared once more (see VerifyOptions.Recheck); 0: no second look.
 	Recheck time.Duration
 	// StatePath is the progress file ("" keeps progress in memory only).
 	StatePath string
@@ -81,9 +81,6 @@ func (o *ResyncOptions) defaults() error {
 	o.BatchSize = cmp.Or(max(o.BatchSize, 0), 5000)
 	o.ChunkSize = cmp.Or(max(o.ChunkSize, 0), 10000)
 	o.Passes = cmp.Or(max(o.Passes, 0), 3)
-	if o.Recheck == 0 {
-		o.Recheck = 2 * time.Second
-	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
