@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
@@ -218,14 +219,27 @@ func (b *Backend) exec(ctx context.Context, q string) error {
 // bounded memory. A failure part-way is returned; the caller retries the
 // whole statement (writing its rows again is harmless).
 func (b *Backend) queryChunked(ctx context.Context, db, q string, chunkSize int, fn func(series) error) error {
-	return b.do(ctx, b.queryTimeout, "query "+clip(q), func(ctx context.Context) (*http.Request, error) {
+	// The time fn spends (writing, waiting for the rate limiter) must not
+	// count against the query: a watchdog bounds each wait for the server
+	// instead of the whole stream.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stalled atomic.Bool
+	watch := time.AfterFunc(time.Hour, func() { stalled.Store(true); cancel() })
+	defer watch.Stop()
+	op := "query " + clip(q)
+	err := b.do(ctx, 0, op, func(ctx context.Context) (*http.Request, error) {
+		watch.Reset(b.queryTimeout)
 		return b.queryRequest(ctx, db, q, chunkSize)
 	}, func(body io.Reader) error {
 		dec := json.NewDecoder(body)
 		dec.UseNumber()
 		for {
 			var a answer
-			if err := dec.Decode(&a); errors.Is(err, io.EOF) {
+			watch.Reset(b.queryTimeout)
+			err := dec.Decode(&a)
+			watch.Stop()
+			if errors.Is(err, io.EOF) {
 				return nil
 			} else if err != nil {
 				return fmt.Errorf("decode answer: %w", err)
@@ -245,6 +259,10 @@ func (b *Backend) queryChunked(ctx context.Context, db, q string, chunkSize int,
 			}
 		}
 	})
+	if err != nil && stalled.Load() {
+		return &Error{Backend: b.String(), Op: op, Err: fmt.Errorf("no answer within %v", b.queryTimeout), Transient: true}
+	}
+	return err
 }
 
 // errStop carries an error of the caller's callback through do, which
@@ -310,7 +328,7 @@ func (b *Backend) authorize(req *http.Request) {
 // do sends the request built by build, reads a 2xx answer with read (nil:
 // discard it) and retries transient failures with a doubling backoff. Each
 // attempt holds one of the backend's concurrency slots and is bounded by
-// timeout.
+// timeout (0: by ctx only).
 func (b *Backend) do(ctx context.Context, timeout time.Duration, op string,
 	build func(context.Context) (*http.Request, error), read func(io.Reader) error) error {
 	wait := b.backoff
@@ -346,8 +364,11 @@ func (b *Backend) once(ctx context.Context, timeout time.Duration, op string,
 		return ctx.Err()
 	}
 	defer func() { <-b.sem }()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	req, err := build(ctx)
 	if err != nil {
 		return err
