@@ -33,6 +33,8 @@ func TestVerifyNamesDifferences(t *testing.T) {
 	b.Exec(t, `CREATE RETENTION POLICY "extra" ON "db" DURATION 1d REPLICATION 1`)
 	b.Write(t, "db", "n", "only_b v=1 "+itoa(ts(1, 0)))
 	a.Write(t, "db", "n", "events,kind=x id=1i "+itoa(ts(2, 0))) // b has events in "week" only
+	a.Write(t, "db", "n", "typed v=1i "+itoa(ts(2, 0)))
+	b.Write(t, "db", "n", "typed v=1 "+itoa(ts(2, 0)))
 	rep, err = Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}, Recheck: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +47,7 @@ func TestVerifyNamesDifferences(t *testing.T) {
 		{KindRetentionPolicy, "extra", "", time.Time{}, "missing on a"},
 		{KindMeasurement, "", "only_b", time.Time{}, "missing on a"},
 		{KindMeasurement, "autogen", "events", time.Time{}, "no data in this retention policy on b"},
+		{KindFields, "autogen", "typed", time.Time{}, "v: a=integer b=float"},
 		{KindData, "autogen", "disk io,x", dataBase.Add(3 * time.Hour), "count_busy: a=6 b=-"},
 		{KindData, "autogen", "mem", dataBase.Add(7 * time.Hour), "sum_used"},
 	}
