@@ -141,6 +141,7 @@ type Error struct {
 	Transient bool
 }
 
+// Error names the backend, the request and what went wrong.
 func (e *Error) Error() string {
 	if e.Status != 0 {
 		return fmt.Sprintf("backend %s: %s: HTTP %d: %v", e.Backend, e.Op, e.Status, e.Err)
@@ -148,6 +149,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("backend %s: %s: %v", e.Backend, e.Op, e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // result is one statement's answer in InfluxDB's JSON.

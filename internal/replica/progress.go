@@ -28,6 +28,7 @@ type Bucket struct {
 	Start                                  time.Time
 }
 
+// String writes the bucket as db.rp.measurement@start.
 func (b Bucket) String() string {
 	return fmt.Sprintf("%s.%s.%s@%s", b.Database, b.RetentionPolicy, b.Measurement, b.Start.UTC().Format(time.RFC3339))
 }
