@@ -30,7 +30,7 @@ func replicaConfig(t *testing.T, dataDir string, names []string, servers ...*tes
 }
 
 // runCmd runs a subcommand and returns its exit status and output.
-func runCmd(t *testing.T, f func([]string, *strings.Builder, *strings.Builder) int, args ...string) (int, string, string) {
+func runReplicaCmd(t *testing.T, f func([]string, *strings.Builder, *strings.Builder) int, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr strings.Builder
 	code := f(args, &stdout, &stderr)
@@ -61,7 +61,7 @@ func seedSmall(t *testing.T, s *testinflux.Server, base time.Time) {
 	}
 }
 
-func points(t *testing.T, s *testinflux.Server) []string {
+func replicaPoints(t *testing.T, s *testinflux.Server) []string {
 	t.Helper()
 	return append(s.Points(t, "db"), s.Points(t, "db2")...)
 }
@@ -87,7 +87,7 @@ func TestVerifyResyncCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, _ := runCmd(t, verifyCmd, "-config", cfg, "-recheck", "0")
+	code, out, _ := runReplicaCmd(t, verifyCmd, "-config", cfg, "-recheck", "0")
 	if code != 1 || !strings.Contains(out, "database") || !strings.Contains(out, "db2") || !strings.Contains(out, "missing on b") {
 		t.Fatalf("verify before: want exit 1 naming db2 missing on b")
 	}
@@ -98,7 +98,7 @@ func TestVerifyResyncCommands(t *testing.T) {
 		t.Errorf("verify before: no data row for db cpu at %s", bucket)
 	}
 
-	code, out, _ = runCmd(t, resyncCmd, "-config", cfg, "-from", "a", "-to", "b", "-db", "db2", "-recheck", "100ms")
+	code, out, _ = runReplicaCmd(t, resyncCmd, "-config", cfg, "-from", "a", "-to", "b", "-db", "db2", "-recheck", "100ms")
 	if code != 0 || !strings.Contains(out, "kept the divergence mark") || !strings.Contains(out, "-db limited") {
 		t.Fatal("resync -db: want exit 0 and the mark kept because of -db")
 	}
@@ -106,12 +106,12 @@ func TestVerifyResyncCommands(t *testing.T) {
 		t.Fatalf("the mark is gone after a partial resync: %v", err)
 	}
 
-	code, out, _ = runCmd(t, resyncCmd, "-config", cfg, "-from", "a", "-to", "b", "-start", "1h", "-recheck", "100ms")
+	code, out, _ = runReplicaCmd(t, resyncCmd, "-config", cfg, "-from", "a", "-to", "b", "-start", "1h", "-recheck", "100ms")
 	if code != 0 || !strings.Contains(out, "is after the mark") {
 		t.Fatal("resync -start 1h: want exit 0 and the mark kept because -start is after it")
 	}
 
-	code, out, _ = runCmd(t, resyncCmd, "-config", cfg, "-from", "a", "-to", "b", "-recheck", "100ms", "-rate", "100000")
+	code, out, _ = runReplicaCmd(t, resyncCmd, "-config", cfg, "-from", "a", "-to", "b", "-recheck", "100ms", "-rate", "100000")
 	if code != 0 || !strings.Contains(out, "cleared the divergence mark (diverged since "+since.Format(time.RFC3339Nano)+")") {
 		t.Fatal("full resync: want exit 0 and the mark cleared")
 	}
@@ -122,11 +122,11 @@ func TestVerifyResyncCommands(t *testing.T) {
 		t.Errorf("progress file left after a finished resync: %v", err)
 	}
 
-	code, out, _ = runCmd(t, verifyCmd, "-config", cfg)
+	code, out, _ = runReplicaCmd(t, verifyCmd, "-config", cfg)
 	if code != 0 || !strings.Contains(out, "the replicas agree") {
 		t.Fatal("verify after: want exit 0")
 	}
-	if pa, pb := points(t, a), points(t, b); !slices.Equal(pa, pb) {
+	if pa, pb := replicaPoints(t, a), replicaPoints(t, b); !slices.Equal(pa, pb) {
 		t.Fatalf("points differ:\n%v\n%v", pa, pb)
 	}
 }
@@ -141,17 +141,17 @@ func TestResyncBackfillsNewBackend(t *testing.T) {
 	seedSmall(t, b, base)
 	cfg := replicaConfig(t, t.TempDir(), []string{"a", "b", "c"}, a, b, c)
 
-	if code, out, _ := runCmd(t, verifyCmd, "-config", cfg); code != 1 || !strings.Contains(out, "missing on c") {
+	if code, out, _ := runReplicaCmd(t, verifyCmd, "-config", cfg); code != 1 || !strings.Contains(out, "missing on c") {
 		t.Fatal("verify: want exit 1, databases missing on c")
 	}
-	if code, _, _ := runCmd(t, resyncCmd, "-config", cfg, "-from", "b", "-to", "c", "-recheck", "100ms"); code != 0 {
+	if code, _, _ := runReplicaCmd(t, resyncCmd, "-config", cfg, "-from", "b", "-to", "c", "-recheck", "100ms"); code != 0 {
 		t.Fatal("resync b -> c failed")
 	}
-	if code, _, _ := runCmd(t, verifyCmd, "-config", cfg, "-listener", "main"); code != 0 {
+	if code, _, _ := runReplicaCmd(t, verifyCmd, "-config", cfg, "-listener", "main"); code != 0 {
 		t.Fatal("verify after the backfill: want exit 0")
 	}
-	pa := points(t, a)
-	if len(pa) == 0 || !slices.Equal(pa, points(t, c)) {
+	pa := replicaPoints(t, a)
+	if len(pa) == 0 || !slices.Equal(pa, replicaPoints(t, c)) {
 		t.Fatal("c does not hold a's points")
 	}
 }
@@ -170,7 +170,7 @@ func TestReplicaCommandsBackendDown(t *testing.T) {
 		{verifyCmd, []string{"-config", cfg}},
 		{resyncCmd, []string{"-config", cfg, "-from", "a", "-to", "b"}},
 	} {
-		code, _, errOut := runCmd(t, tc.f, tc.args...)
+		code, _, errOut := runReplicaCmd(t, tc.f, tc.args...)
 		if code != 2 || !strings.Contains(errOut, "backend b (http://"+b.Addr()+")") || !strings.Contains(errOut, "connection refused") {
 			t.Errorf("%v: want exit 2 and a message naming b and the refused connection", tc.args)
 		}
@@ -195,7 +195,7 @@ func TestReplicaCommandsUsage(t *testing.T) {
 		{resyncCmd, []string{"-config", cfg, "-from", "a", "-to", "b", "-batch", "0"}, "must be positive"},
 		{verifyCmd, []string{"-config", filepath.Join(t.TempDir(), "none.toml")}, "invalid configuration"},
 	} {
-		code, _, errOut := runCmd(t, tc.f, tc.args...)
+		code, _, errOut := runReplicaCmd(t, tc.f, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.msg) {
 			t.Errorf("%v: want exit 2 and %q", tc.args, tc.msg)
 		}
