@@ -42,6 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args, stdout, stderr)
 	case "dead-letter":
 		return deadLetter(args, stdout, stderr)
+	case "verify":
+		return verify(args, stdout, stderr)
+	case "resync":
+		return resync(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "influxgate %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -59,6 +63,8 @@ func usage(w io.Writer) {
   influxgate [run] -config FILE [-data-dir DIR] [-log-level LEVEL] [-log-format text|json]
   influxgate check-config -config FILE
   influxgate dead-letter -config FILE -output NAME [-listener NAME] list|replay|purge
+  influxgate verify -config FILE [-listener NAME] [-db DB] [-start T] [-end T] [-bucket 1h]
+  influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-db DB] [-start T] [-end T] [-rate N]
   influxgate version
 
 FILE may be a native influxgate TOML file, an influxdb-relay TOML file or an
