@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -85,24 +84,16 @@ func listenerNames(cfg *config.Config) string {
 	return strings.Join(n, ", ")
 }
 
-// DirName is the directory name of a listener inside the data directory:
-// its name with every character outside [A-Za-z0-9._-] replaced by '_'.
-// It must match the daemon's own naming (internal/server.DirName), which
-// replaces each such UTF-8 character — not each byte — by one '_'.
-func DirName(name string) string { return unsafeName.ReplaceAllString(name, "_") }
-
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
-
 // MarkerPath is the file in which the daemon records since when it skipped
 // records for an output (its overflow policy): deleting the file clears
 // "diverged since T" on /health within a second.
 func MarkerPath(dataDir, listener, output string) string {
-	return filepath.Join(dataDir, DirName(listener), "diverged", output)
+	return filepath.Join(dataDir, config.DirName(listener), "diverged", output)
 }
 
 // StatePath is the progress file of a resync from one output to another.
 func StatePath(dataDir, listener, from, to string) string {
-	return filepath.Join(dataDir, "resync", DirName(listener)+"-"+DirName(from)+"-"+DirName(to)+".json")
+	return filepath.Join(dataDir, "resync", config.DirName(listener)+"-"+config.DirName(from)+"-"+config.DirName(to)+".json")
 }
 
 // Coverage is what a finished resync copied, to decide whether it repaired

@@ -11,7 +11,7 @@ import (
 )
 
 func TestDirNameAndPaths(t *testing.T) {
-	if got := DirName("main/ä b.c-d_e"); got != "main___b.c-d_e" { // one '_' per character, as the daemon
+	if got := config.DirName("main/ä b.c-d_e"); got != "main___b.c-d_e" { // one '_' per character, as the daemon
 		t.Errorf("DirName = %q", got)
 	}
 	if got := MarkerPath("/d", "my listener", "b"); got != "/d/my_listener/diverged/b" {

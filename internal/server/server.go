@@ -14,8 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,7 +121,7 @@ func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listen
 	}
 	r, err := relay.New(relay.Options{
 		Name:            hc.Name,
-		Dir:             filepath.Join(cfg.DataDir, DirName(hc.Name)),
+		Dir:             cfg.ListenerDir(hc.Name),
 		Outputs:         hc.Outputs,
 		Sync:            syncMode,
 		SyncInterval:    cfg.SyncInterval,
@@ -186,11 +184,6 @@ func (s *Server) setHandler(l *listener, cfg *config.Config, hc config.HTTPConfi
 	}
 	return nil
 }
-
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
-
-// DirName makes a listener name safe as a directory name.
-func DirName(name string) string { return unsafeName.ReplaceAllString(name, "_") }
 
 func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 	ln, err := net.Listen("tcp", hc.BindAddr)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"path/filepath"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
@@ -41,7 +40,7 @@ func (s *Server) openUDP() error {
 		if len(httpOuts) > 0 {
 			r, err := relay.New(relay.Options{
 				Name:            uc.Name,
-				Dir:             filepath.Join(s.cfg.DataDir, DirName(uc.Name)),
+				Dir:             s.cfg.ListenerDir(uc.Name),
 				Outputs:         httpOuts,
 				Sync:            syncMode,
 				SyncInterval:    s.cfg.SyncInterval,
