@@ -15,6 +15,7 @@ type Metrics struct {
 	appendErrors    *prometheus.CounterVec
 	refusedFull     *prometheus.CounterVec
 	requestSeconds  *prometheus.HistogramVec
+	deadLetteredVec *prometheus.CounterVec
 	relays          []*Relay
 	stateDesc       *prometheus.Desc
 	backlogRecords  *prometheus.Desc
@@ -29,6 +30,13 @@ type Metrics struct {
 	diverged        *prometheus.Desc
 	logBytes        *prometheus.Desc
 	logSegments     *prometheus.Desc
+	logRecords      *prometheus.Desc
+	logAppends      *prometheus.Desc
+	logFsyncs       *prometheus.Desc
+	logFsyncSeconds *prometheus.Desc
+	logFsyncMax     *prometheus.Desc
+	logFsyncErrors  *prometheus.Desc
+	logCorrupt      *prometheus.Desc
 }
 
 // NewMetrics registers the relay metrics with reg.
@@ -47,6 +55,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "influxgate_backend_request_duration_seconds", Help: "Latency of write requests to backends, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"listener", "backend", "outcome"}),
+		deadLetteredVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_backend_dead_lettered_records_total", Help: "Records moved to the backend's dead-letter store, by reason."},
+			append(lb, "reason")),
 		stateDesc:       prometheus.NewDesc("influxgate_backend_state", "1 for the backend's current delivery state (live, replaying, down).", append(lb, "state"), nil),
 		backlogRecords:  prometheus.NewDesc("influxgate_backend_backlog_records", "Records in the log not yet delivered to the backend.", lb, nil),
 		backlogBytes:    prometheus.NewDesc("influxgate_backend_backlog_bytes", "Bytes of log not yet delivered to the backend.", lb, nil),
@@ -60,8 +71,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		diverged:        prometheus.NewDesc("influxgate_backend_diverged", "1 when the overflow policy skipped records for the backend (it misses data).", lb, nil),
 		logBytes:        prometheus.NewDesc("influxgate_log_size_bytes", "Bytes of log segments on disk.", []string{"listener"}, nil),
 		logSegments:     prometheus.NewDesc("influxgate_log_segments", "Log segments on disk.", []string{"listener"}, nil),
+		logRecords:      prometheus.NewDesc("influxgate_log_records", "Records in the log (appended and not yet deleted with their segment).", []string{"listener"}, nil),
+		logAppends:      prometheus.NewDesc("influxgate_log_appended_records_total", "Records appended to the log since start.", []string{"listener"}, nil),
+		logFsyncs:       prometheus.NewDesc("influxgate_log_fsyncs_total", "fsyncs of log segments since start.", []string{"listener"}, nil),
+		logFsyncSeconds: prometheus.NewDesc("influxgate_log_fsync_seconds_total", "Time spent in fsync of log segments; divide its rate by that of influxgate_log_fsyncs_total for the mean latency.", []string{"listener"}, nil),
+		logFsyncMax:     prometheus.NewDesc("influxgate_log_fsync_max_seconds", "The slowest fsync of a log segment since start.", []string{"listener"}, nil),
+		logFsyncErrors:  prometheus.NewDesc("influxgate_log_fsync_errors_total", "fsyncs of log segments that failed.", []string{"listener"}, nil),
+		logCorrupt:      prometheus.NewDesc("influxgate_log_corrupt_records_total", "Damaged or missing log records found since start (skipped and counted as dropped).", []string{"listener"}, nil),
 	}
-	reg.MustRegister(m.appendSeconds, m.appendBytes, m.appendErrors, m.refusedFull, m.requestSeconds, m)
+	reg.MustRegister(m.appendSeconds, m.appendBytes, m.appendErrors, m.refusedFull, m.requestSeconds, m.deadLetteredVec, m)
 	return m
 }
 
@@ -76,7 +94,8 @@ func (m *Metrics) Track(r *Relay) {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.stateDesc, m.backlogRecords, m.backlogBytes, m.backlogAge,
 		m.deliveredPoints, m.requests, m.retries, m.rejectedPoints, m.droppedPoints, m.deadLetters,
-		m.diverged, m.logBytes, m.logSegments} {
+		m.diverged, m.logBytes, m.logSegments, m.logRecords, m.logAppends, m.logFsyncs, m.logFsyncSeconds,
+		m.logFsyncMax, m.logFsyncErrors, m.logCorrupt} {
 		ch <- d
 	}
 }
@@ -88,6 +107,17 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		s := r.Stats()
 		ch <- prometheus.MustNewConstMetric(m.logBytes, gauge, float64(s.LogBytes), s.Name)
 		ch <- prometheus.MustNewConstMetric(m.logSegments, gauge, float64(s.Segments), s.Name)
+		records := 0.0
+		if s.LastIndex >= s.FirstIndex && s.LastIndex > 0 {
+			records = float64(s.LastIndex - s.FirstIndex + 1)
+		}
+		ch <- prometheus.MustNewConstMetric(m.logRecords, gauge, records, s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logAppends, counter, float64(s.Log.Appends), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logFsyncs, counter, float64(s.Log.Fsyncs), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logFsyncSeconds, counter, s.Log.FsyncTime.Seconds(), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logFsyncMax, gauge, s.Log.FsyncMax.Seconds(), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logFsyncErrors, counter, float64(s.Log.FsyncErrors), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.logCorrupt, counter, float64(s.Log.CorruptRecords), s.Name)
 		for _, b := range s.Backends {
 			l := []string{s.Name, b.Name}
 			for _, st := range []State{StateLive, StateReplaying, StateDown} {
@@ -136,6 +166,12 @@ func (m *Metrics) observeRequest(listener, backendName, outcome string, d time.D
 		return
 	}
 	m.requestSeconds.WithLabelValues(listener, backendName, outcome).Observe(d.Seconds())
+}
+
+func (m *Metrics) deadLettered(listener, backendName, reason string) {
+	if m != nil {
+		m.deadLetteredVec.WithLabelValues(listener, backendName, reason).Inc()
+	}
 }
 
 func (m *Metrics) rejectedFull(listener string) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,8 +17,10 @@ import (
 )
 
 // routes: writes and queries pass the gateway's credential check (when
-// mode = "gateway"); /ping, /health and /metrics stay open, as InfluxDB
-// keeps /ping open, so load balancers and Prometheus need no secret.
+// mode = "gateway"); /ping, /health, /metrics and the status page stay
+// open, as InfluxDB keeps /ping open, so load balancers, Prometheus and
+// people need no secret (none of them shows data or credentials). The
+// profiler is served only when [debug] pprof = true.
 func (s *Server) routes(l *listener, writes *ingest.Handler, gate *auth.Gateway) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/write", gate.Middleware(http.HandlerFunc(writes.ServeV1)))
@@ -27,6 +30,14 @@ func (s *Server) routes(l *listener, writes *ingest.Handler, gate *auth.Gateway)
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, l.cfg.DefaultPingResponse) })
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, r, l) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.status.Register(mux)
+	if s.cfg.Debug.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return s.commonHeaders(mux)
 }
 

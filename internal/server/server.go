@@ -27,6 +27,7 @@ import (
 	"github.com/influxgate/influxgate/internal/ingest"
 	"github.com/influxgate/influxgate/internal/query"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/status"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -43,6 +44,7 @@ type Server struct {
 	logger    *slog.Logger
 	reg       *prometheus.Registry
 	listeners []*listener
+	status    *status.Page
 	unlock    func() error
 	// backendVersion is the X-Influxdb-Version last seen from a backend,
 	// passed on so clients see the version of the servers behind.
@@ -77,6 +79,7 @@ func New(cfg *config.Config, opts Options) (s *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
+	registerMetrics(s.reg, opts.Version, cfg.DataDir)
 	if s.unlock, err = wal.LockDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -91,6 +94,8 @@ func New(cfg *config.Config, opts Options) (s *Server, err error) {
 	relayMetrics := relay.NewMetrics(s.reg)
 	ingestMetrics := ingest.NewMetrics(s.reg)
 	queryMetrics := query.NewMetrics(s.reg)
+	s.status = status.New(status.Options{Version: opts.Version, Sources: s.statusSources,
+		AcceptedPoints: ingestMetrics.AcceptedPoints})
 	for _, hc := range cfg.HTTP {
 		r, err := relay.New(relay.Options{
 			Name:            hc.Name,
@@ -170,6 +175,15 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
+// statusSources lists the listeners' relays for the status page.
+func (s *Server) statusSources() []status.Source {
+	out := make([]status.Source, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.relay
+	}
+	return out
+}
+
 // Relays returns the relays, in config order.
 func (s *Server) Relays() []*relay.Relay {
 	out := make([]*relay.Relay, len(s.listeners))
@@ -197,6 +211,7 @@ func (s *Server) Run(ctx context.Context) error {
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go s.probeVersions(probeCtx)
+	go s.status.Run(probeCtx)
 	var runErr error
 	select {
 	case <-ctx.Done():
