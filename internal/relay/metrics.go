@@ -21,6 +21,7 @@ type Metrics struct {
 	backlogRecords  *prometheus.Desc
 	backlogBytes    *prometheus.Desc
 	backlogAge      *prometheus.Desc
+	backlogLimit    *prometheus.Desc
 	deliveredPoints *prometheus.Desc
 	requests        *prometheus.Desc
 	retries         *prometheus.Desc
@@ -62,6 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		backlogRecords:  prometheus.NewDesc("influxgate_backend_backlog_records", "Records in the log not yet delivered to the backend.", lb, nil),
 		backlogBytes:    prometheus.NewDesc("influxgate_backend_backlog_bytes", "Bytes of log not yet delivered to the backend.", lb, nil),
 		backlogAge:      prometheus.NewDesc("influxgate_backend_backlog_oldest_age_seconds", "Age of the oldest record not yet delivered (0 when caught up).", lb, nil),
+		backlogLimit:    prometheus.NewDesc("influxgate_backend_backlog_limit_bytes", "The backend's backlog cap (buffer-size-mb) in bytes; 0 when only the disk limits it.", lb, nil),
 		deliveredPoints: prometheus.NewDesc("influxgate_backend_delivered_points_total", "Points the backend accepted.", lb, nil),
 		requests:        prometheus.NewDesc("influxgate_backend_requests_total", "Write requests sent to the backend.", lb, nil),
 		retries:         prometheus.NewDesc("influxgate_backend_retries_total", "Transient failures retried.", lb, nil),
@@ -83,16 +85,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Track adds a relay to the collector.
+// dropReasons are the reasons of BackendStats.Dropped.
+var dropReasons = []string{"overflow", "corrupt"}
+
+// Track adds a relay to the collector, and creates its error counters at
+// 0 so that alerts on their increase see the first error.
 func (m *Metrics) Track(r *Relay) {
 	if m != nil {
 		m.relays = append(m.relays, r)
+		m.appendErrors.WithLabelValues(r.Name())
+		m.refusedFull.WithLabelValues(r.Name())
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.stateDesc, m.backlogRecords, m.backlogBytes, m.backlogAge,
+	for _, d := range []*prometheus.Desc{m.stateDesc, m.backlogRecords, m.backlogBytes, m.backlogAge, m.backlogLimit,
 		m.deliveredPoints, m.requests, m.retries, m.rejectedPoints, m.droppedPoints, m.deadLetters,
 		m.diverged, m.logBytes, m.logSegments, m.logRecords, m.logAppends, m.logFsyncs, m.logFsyncSeconds,
 		m.logFsyncMax, m.logFsyncErrors, m.logCorrupt} {
@@ -130,11 +138,20 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.backlogRecords, gauge, float64(b.Backlog.Records), l...)
 			ch <- prometheus.MustNewConstMetric(m.backlogBytes, gauge, float64(b.Backlog.Bytes), l...)
 			ch <- prometheus.MustNewConstMetric(m.backlogAge, gauge, b.Backlog.OldestAge.Seconds(), l...)
+			ch <- prometheus.MustNewConstMetric(m.backlogLimit, gauge, float64(b.BufferSizeBytes), l...)
 			ch <- prometheus.MustNewConstMetric(m.deliveredPoints, counter, float64(b.Delivered), l...)
 			ch <- prometheus.MustNewConstMetric(m.requests, counter, float64(b.Requests), l...)
 			ch <- prometheus.MustNewConstMetric(m.retries, counter, float64(b.Retries), l...)
 			for reason, n := range b.Rejected {
 				ch <- prometheus.MustNewConstMetric(m.rejectedPoints, counter, float64(n), s.Name, b.Name, reason)
+			}
+			// The drop reasons are few and known: export them at 0 from the
+			// start, so that increase() sees the first drop (a series that
+			// appears with its first value shows no increase).
+			for _, reason := range dropReasons {
+				if _, ok := b.Dropped[reason]; !ok {
+					ch <- prometheus.MustNewConstMetric(m.droppedPoints, counter, 0, s.Name, b.Name, reason)
+				}
 			}
 			for reason, n := range b.Dropped {
 				ch <- prometheus.MustNewConstMetric(m.droppedPoints, counter, float64(n), s.Name, b.Name, reason)
