@@ -1,7 +1,7 @@
 // Package server assembles influxgate from a config: one relay and one
 // HTTP listener per [[http]] section, the data-directory lock, TLS, the
-// routes (/write, /api/v2/write, /ping, /health, /metrics) and the
-// two-phase shutdown.
+// routes (/write, /api/v2/write, /ping, /health, /metrics, the status
+// page) and the two-phase shutdown.
 package server
 
 import (
