@@ -412,6 +412,7 @@ func (w *worker) deadLetter(p *pending, res *backend.Result) (int, *backend.Resu
 			"hint", "fix the backend's schema or users, then run: influxgate dead-letter replay")
 	}
 	w.deadLetters.Add(1)
+	w.r.metrics.deadLettered(w.r.opts.Name, w.name, res.Reason)
 	return 1, nil
 }
 

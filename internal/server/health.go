@@ -42,8 +42,26 @@ type healthCheck struct {
 
 // serveHealth answers 200 when the listener accepts writes (its log is
 // writable) and 503 when it does not, whatever the backends' states: a
-// write accepted while a backend is down is still delivered later.
+// write accepted while a backend is down is still delivered later. With
+// ?verbose it answers the same status with a text table for people.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener) {
+	h, status := s.healthOf(l)
+	if verbose(r) {
+		writeHealthText(w, status, h)
+		return
+	}
+	writeJSON(w, status, h)
+}
+
+// verbose reports a ?verbose parameter that is not "false" or "0".
+func verbose(r *http.Request) bool {
+	q := r.URL.Query()
+	v := q.Get("verbose")
+	return q.Has("verbose") && v != "0" && v != "false"
+}
+
+// healthOf builds the health answer of a listener and its HTTP status.
+func (s *Server) healthOf(l *listener) (health, int) {
 	st := l.relay.Stats()
 	h := health{Name: "influxgate", Status: "pass", Version: s.opts.Version}
 	down, behind := 0, 0
@@ -86,5 +104,5 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener
 			len(st.Backends)-down-behind, len(st.Backends), behind, down)
 	}
 	h.UDP = s.udpHealth()
-	writeJSON(w, status, h)
+	return h, status
 }

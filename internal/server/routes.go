@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,9 +19,11 @@ import (
 )
 
 // routes: writes and queries pass the gateway's credential check (when
-// mode = "gateway"); /ping, /health and /metrics stay open, as InfluxDB
-// keeps /ping open, so load balancers and Prometheus need no secret.
-func (s *Server) routes(l *listener, hc config.HTTPConfig, writes *ingest.Handler, queries *query.Handler, gate *auth.Gateway) http.Handler {
+// mode = "gateway"); /ping, /health, /metrics and the status page stay
+// open, as InfluxDB keeps /ping open, so load balancers, Prometheus and
+// people need no secret (none of them shows data or credentials). The
+// profiler is served only when [debug] pprof = true.
+func (s *Server) routes(l *listener, cfg *config.Config, hc config.HTTPConfig, writes *ingest.Handler, queries *query.Handler, gate *auth.Gateway) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/write", gate.Middleware(http.HandlerFunc(writes.ServeV1)))
 	mux.Handle("/api/v2/write", gate.Middleware(http.HandlerFunc(writes.ServeV2)))
@@ -29,6 +32,14 @@ func (s *Server) routes(l *listener, hc config.HTTPConfig, writes *ingest.Handle
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, hc.DefaultPingResponse) })
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, r, l) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.status.Register(mux)
+	if cfg.Debug.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return s.commonHeaders(mux)
 }
 

@@ -1,8 +1,8 @@
 // Package server assembles influxgate from a config: one relay and one
 // HTTP listener per [[http]] section, one UDP listener (with a relay when it
 // has HTTP outputs) per [[udp]] section, the data-directory lock, TLS, the
-// routes (/write, /api/v2/write, /ping, /health, /metrics) and the
-// two-phase shutdown.
+// routes (/write, /api/v2/write, /ping, /health, /metrics, the status page),
+// reloads and the two-phase shutdown.
 package server
 
 import (
@@ -26,6 +26,7 @@ import (
 	"github.com/influxgate/influxgate/internal/ingest"
 	"github.com/influxgate/influxgate/internal/query"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/status"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -40,6 +41,7 @@ type Server struct {
 	opts   Options
 	logger *slog.Logger
 	reg    *prometheus.Registry
+	status *status.Page
 	unlock func() error
 	// backendVersion is the X-Influxdb-Version last seen from a backend,
 	// passed on so clients see the version of the servers behind.
@@ -88,6 +90,8 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	s.relayMetrics = relay.NewMetrics(s.reg)
 	s.ingestMetrics = ingest.NewMetrics(s.reg)
 	s.queryMetrics = query.NewMetrics(s.reg)
+	s.status = status.New(status.Options{Version: opts.Version, Sources: s.statusSources,
+		AcceptedPoints: s.ingestMetrics.AcceptedPoints})
 	defer func() {
 		if err != nil {
 			s.closeAll(context.Background())
@@ -96,6 +100,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
+	registerMetrics(s.reg, opts.Version, cfg.DataDir)
 	if s.unlock, err = wal.LockDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -175,7 +180,7 @@ func (s *Server) setHandler(l *listener, cfg *config.Config, hc config.HTTPConfi
 	if err != nil {
 		return err
 	}
-	h := s.routes(l, hc, writes, queries, gate)
+	h := s.routes(l, cfg, hc, writes, queries, gate)
 	old := l.queries
 	l.queries = queries
 	l.handler.Store(&h)
@@ -216,6 +221,22 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
+// statusSources lists the relays (HTTP and UDP) for the status page.
+func (s *Server) statusSources() []status.Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []status.Source
+	for _, l := range s.listeners {
+		out = append(out, l.relay)
+	}
+	for _, u := range s.udp {
+		if u.relay != nil {
+			out = append(out, u.relay)
+		}
+	}
+	return out
+}
+
 // Run serves until ctx is done, then shuts down: stop accepting, let
 // in-flight requests finish within shutdown-timeout, let the workers
 // deliver what they can in what is left of it, persist cursors, close.
@@ -230,6 +251,7 @@ func (s *Server) Run(ctx context.Context) error {
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go s.probeVersions(probeCtx)
+	go s.status.Run(probeCtx)
 	var runErr error
 	select {
 	case <-ctx.Done():
