@@ -19,7 +19,8 @@ build:
 	$(GO) build -o bin/influxgate ./cmd/influxgate
 
 # demo: two real influxd, influxgate in front, sample traffic; Ctrl-C ends it.
-demo: debian-deps build
+demo: build
+	scripts/install-deps.sh demo
 	scripts/demo.sh
 
 # deps installs what the tests need: Debian's influxdb (1.6.7) and the influx
