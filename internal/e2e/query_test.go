@@ -34,6 +34,7 @@ func TestQueriesThroughTheGateway(t *testing.T) {
 	if r.Status != 200 || strings.TrimSpace(r.Body) != `{"results":[{"statement_id":0}]}` {
 		t.Fatalf("CREATE DATABASE: %d %s", r.Status, r.Body)
 	}
+	g.waitCaughtUp(t, 10*time.Second) // the answer came from the first backend
 	for _, s := range []*testinflux.Server{a, b} {
 		if !strings.Contains(string(s.Query(t, "", "SHOW DATABASES").Body), `"qdb"`) {
 			t.Errorf("%s lacks qdb", s.URL())
