@@ -144,7 +144,7 @@ func (w *worker) loop(ctx context.Context) {
 		if fail == nil || ctx.Err() != nil {
 			continue
 		}
-		w.setState(StateDown, fail.Message())
+		w.setState(StateDown, logText(fail.Message()))
 		w.retries.Add(1)
 		sleep(ctx, backoff(attempt, w.out.MaxDelayInterval, fail.RetryAfter))
 		attempt++
@@ -341,11 +341,21 @@ func abs(x int) int {
 	return x
 }
 
+// logText shortens a backend's error for the log: InfluxDB echoes the
+// offending line, and a log must not carry whole request bodies.
+func logText(s string) string {
+	const max = 300
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
 // reject counts and logs a record this backend refused as bad data.
 func (w *worker) reject(p *pending, res *backend.Result) {
 	w.count(&w.rejected, res.Reason, uint64(p.rec.Lines))
 	w.throttled(res.Reason, "backend rejected a write as bad data; not retried",
-		"db", p.rec.DB, "status", res.Status, "error", res.Message())
+		"db", p.rec.DB, "status", res.Status, "error", logText(res.Message()))
 }
 
 // mismatch resolves a refusal that depends on this backend's own state
@@ -408,7 +418,7 @@ func (w *worker) deadLetter(p *pending, res *backend.Result) (int, *backend.Resu
 	if _, ok := w.missing[key]; !ok {
 		w.missing[key] = time.Now()
 		w.log.Warn("backend refuses writes that other replicas may accept; moving them to its dead-letter store",
-			"db", p.rec.DB, "rp", p.rec.RP, "status", res.Status, "error", res.Message(),
+			"db", p.rec.DB, "rp", p.rec.RP, "status", res.Status, "error", logText(res.Message()),
 			"hint", "fix the backend's schema or users, then run: influxgate dead-letter replay")
 	}
 	w.deadLetters.Add(1)
