@@ -4,7 +4,14 @@ CACHE       ?= $(HOME)/.cache/influxgate
 INFLUXD18   ?= $(CACHE)/influxd-1.8.10/influxd
 export INFLUXD_1_8 := $(INFLUXD18)
 
-.PHONY: all build demo test deps debian-deps influxd-1.8 vet fmt clean
+# Packaging: VERSION goes into the binary and the .deb (a Debian version
+# must start with a digit). nfpm is pinned at v2.45.0: later releases need
+# modules that the module proxy available here does not serve.
+VERSION     ?= 0.1.0~dev
+GOARCH      ?= $(shell $(GO) env GOARCH)
+NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.0
+
+.PHONY: all build demo test deps debian-deps influxd-1.8 vet fmt clean deb
 
 all: build
 
@@ -12,7 +19,8 @@ build:
 	$(GO) build -o bin/influxgate ./cmd/influxgate
 
 # demo: two real influxd, influxgate in front, sample traffic; Ctrl-C ends it.
-demo: debian-deps build
+demo: build
+	scripts/install-deps.sh demo
 	scripts/demo.sh
 
 # deps installs what the tests need: Debian's influxdb (1.6.7) and the influx
@@ -28,9 +36,20 @@ $(INFLUXD18):
 	CGO_ENABLED=0 GOBIN=$(dir $(INFLUXD18)) GOFLAGS=-mod=mod \
 		$(GO) install -ldflags=-s github.com/influxdata/influxdb/cmd/influxd@v1.8.10
 
+# INFLUXGATE_PACKAGE_TEST lets the e2e test install the .deb into this
+# machine (dpkg -i, then purge); plain `go test` leaves the system alone.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	INFLUXGATE_PACKAGE_TEST=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+# deb: dist/influxgate_<version>_<arch>.deb with the binary, the systemd
+# unit, the sample config and the docs (contrib/deb/nfpm.yaml).
+deb:
+	mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath \
+		-ldflags "-s -w -X main.version=$(VERSION)" -o dist/influxgate ./cmd/influxgate
+	VERSION='$(VERSION)' GOARCH=$(GOARCH) $(NFPM) package --packager deb \
+		--config contrib/deb/nfpm.yaml --target dist/
 
 vet:
 	$(GO) vet ./...

@@ -62,9 +62,6 @@ echo "== starting two InfluxDB servers (Debian influxd $(influxd version 2>/dev/
 start_influxd one "$A"
 start_influxd two "$B"
 echo "   one: http://127.0.0.1:$A    two: http://127.0.0.1:$B"
-for p in "$A" "$B"; do
-	curl -s -o /dev/null "http://127.0.0.1:$p/query" --data-urlencode "q=CREATE DATABASE demo"
-done
 
 cat >"$WORK/influxgate.toml" <<TOML
 data-dir = "$WORK/influxgate-data"
@@ -83,6 +80,10 @@ PIDS+=($!)
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$GATE/ping" && break; sleep 0.1; done
 
 influx_cli() { influx -host 127.0.0.1 -port "$GATE" -database demo "$@"; }
+
+echo "== CREATE DATABASE demo through influxgate (a schema change: it reaches both servers)"
+influx -host 127.0.0.1 -port "$GATE" -execute "CREATE DATABASE demo"
+echo "   databases on one: $(curl -s "http://127.0.0.1:$A/query" --data-urlencode 'q=SHOW DATABASES' | grep -o '"demo"')  on two: $(curl -s "http://127.0.0.1:$B/query" --data-urlencode 'q=SHOW DATABASES' | grep -o '"demo"')"
 
 echo "== writing 1000 points through influxgate with the influx CLI (-import)"
 {
@@ -119,6 +120,8 @@ for _ in $(seq 100); do
 done
 echo "   points in demo.cpu:  one=$(count "$A")  two=$(count "$B")"
 if [ "$(count "$A")" = "$(count "$B")" ]; then echo "   the replicas are identical."; else echo "   the replicas differ!"; fi
+echo "== a query through influxgate (served by a caught-up server):"
+influx_cli -execute "SELECT count(value), mean(value) FROM cpu" | sed 's/^/   /'
 
 cat <<TXT
 

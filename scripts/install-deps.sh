@@ -1,9 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages influxgate's tests and demo need, when missing.
+# "scripts/install-deps.sh demo" installs only what make demo needs.
 set -e
 need=""
 command -v influxd >/dev/null 2>&1 || need="$need influxdb"
 command -v influx >/dev/null 2>&1 || need="$need influxdb-client"
+# headless Chromium for the status page's browser test
+[ "${1:-}" = demo ] || [ -x /usr/bin/chromium ] || need="$need chromium"
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

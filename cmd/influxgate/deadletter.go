@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/influxgate/influxgate/internal/relay"
-	"github.com/influxgate/influxgate/internal/server"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -57,7 +55,7 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 	}
 	defer unlock()
 	h := cfg.HTTP[hc]
-	r, err := relay.New(relay.Options{Name: h.Name, Dir: filepath.Join(cfg.DataDir, server.DirName(h.Name)), Outputs: h.Outputs})
+	r, err := relay.New(relay.Options{Name: h.Name, Dir: cfg.ListenerDir(h.Name), Outputs: h.Outputs})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

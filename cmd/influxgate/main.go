@@ -42,6 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args, stdout, stderr)
 	case "dead-letter":
 		return deadLetter(args, stdout, stderr)
+	case "verify":
+		return verify(args, stdout, stderr)
+	case "resync":
+		return resync(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "influxgate %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -59,6 +63,8 @@ func usage(w io.Writer) {
   influxgate [run] -config FILE [-data-dir DIR] [-log-level LEVEL] [-log-format text|json]
   influxgate check-config -config FILE
   influxgate dead-letter -config FILE -output NAME [-listener NAME] list|replay|purge
+  influxgate verify -config FILE [-listener NAME] [-db DB] [-start T] [-end T] [-bucket 1h]
+  influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-db DB] [-start T] [-end T] [-rate N]
   influxgate version
 
 FILE may be a native influxgate TOML file, an influxdb-relay TOML file or an
@@ -116,7 +122,8 @@ func runServer(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "influxgate: invalid configuration:\n%v\n", err)
 		return 1
 	}
-	logger := newLogger(cfg.Log, stderr)
+	level := new(slog.LevelVar)
+	logger := newLogger(cfg.Log, level, stderr)
 	logger.Info("starting influxgate", "version", version, "config", cfg.Source.Path,
 		"format", string(cfg.Source.Format), "data_dir", cfg.DataDir, "sync", cfg.Sync)
 	for _, w := range cfg.Warnings() {
@@ -129,6 +136,7 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHUP(ctx, f, srv, level, logger)
 	if err := srv.Run(ctx); err != nil {
 		logger.Error("stopped with an error", "err", err)
 		return 1
@@ -159,9 +167,41 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	_ = level.UnmarshalText([]byte(c.Level))
+// reloadOnHUP re-reads the config file on SIGHUP and applies it; an
+// invalid file is refused with a log line and the running config stays.
+func reloadOnHUP(ctx context.Context, f *runFlags, srv *server.Server, level *slog.LevelVar, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := loadConfig(f)
+		if err != nil {
+			logger.Error("reload refused: invalid configuration; the running one stays in force",
+				"config", f.config, "err", err.Error())
+			continue
+		}
+		warnings, err := srv.Reload(cfg)
+		for _, w := range warnings {
+			logger.Warn("reload: " + w)
+		}
+		if err != nil {
+			logger.Error("reload failed part-way", "err", err)
+			continue
+		}
+		_ = level.UnmarshalText([]byte(cfg.Log.Level))
+		logger.Info("configuration reloaded", "config", f.config)
+	}
+}
+
+func newLogger(c config.LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level.Set(slog.LevelInfo)
+	}
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -82,7 +83,7 @@ func (r Result) Message() string {
 // the rules of docs/delivery.md; the table in classify_test.go is taken from
 // the answers of real InfluxDB servers (INFLUXDB-FACTS.md).
 func Classify(status int, body []byte, header http.Header, err error) Result {
-	r := Result{Status: status, Body: body, Err: err}
+	r := Result{Status: status, Body: body, Err: Redact(err)}
 	if err != nil {
 		r.Class, r.Status = Transient, 0
 		switch {
@@ -147,6 +148,21 @@ func Classify(status int, body []byte, header http.Header, err error) Result {
 		r.Class, r.Reason = Transient, "unexpected_status"
 	}
 	return r
+}
+
+// Redact drops the query string from the URL net/http puts in its errors:
+// it may hold u and p, and these errors end up in logs and on /health.
+func Redact(err error) error {
+	var ue *url.Error
+	if err == nil || !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return ue.Err
+	}
+	u.RawQuery, u.User = "", nil
+	return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
 }
 
 func isTimeout(err error) bool {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,6 +78,17 @@ func TestResultMessage(t *testing.T) {
 	r = Classify(502, []byte("bad gateway\n"), http.Header{}, nil)
 	if got := r.Message(); got != "bad gateway" {
 		t.Errorf("Message() = %q", got)
+	}
+}
+
+// Transport errors name the URL; its query may hold u and p, which must
+// never reach logs or /health.
+func TestTransportErrorsDoNotCarryCredentials(t *testing.T) {
+	err := &url.Error{Op: "Post", URL: "http://svc:pw@db1:8086/write?db=x&p=secret&u=admin", Err: errors.New("connection refused")}
+	msg := Classify(0, nil, nil, err).Message()
+	if strings.Contains(msg, "secret") || strings.Contains(msg, "pw") || !strings.Contains(msg, "db1:8086/write") ||
+		!strings.Contains(msg, "connection refused") {
+		t.Errorf("message %q", msg)
 	}
 }
 

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -28,9 +29,11 @@ func (c *Client) Exec(ctx context.Context, rec *record.Record) Result {
 		form.Set("rp", rec.RP)
 	}
 	hdr := make(http.Header)
-	c.SetCredentials(hdr, form, rec.Auth)
+	params := url.Values{}
+	c.SetCredentials(hdr, params, rec.Auth)
 	u := c.baseURL
 	u.Path += "/query"
+	u.RawQuery = params.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return Classify(0, nil, nil, err)
@@ -80,35 +83,29 @@ func statementFailed(body []byte) bool {
 	return false
 }
 
-// SetCredentials puts the credentials for this backend on a request: the
-// backend's own (username/password or token) when configured, else the
-// client's (pass-through). Client credentials in form are replaced.
-func (c *Client) SetCredentials(hdr http.Header, form url.Values, client record.Auth) {
+// SetCredentials puts the credentials for this backend on a request whose
+// URL query parameters are params (InfluxDB reads u and p from the URL
+// only): the backend's own when configured — a token as "Token", a 1.x
+// user as Basic auth so the password stays out of URLs — else the
+// client's, as the client sent them (pass-through).
+func (c *Client) SetCredentials(hdr http.Header, params url.Values, client record.Auth) {
+	params.Del("u")
+	params.Del("p")
+	hdr.Del("Authorization")
 	switch {
 	case c.creds.Token != "":
-		form.Del("u")
-		form.Del("p")
 		hdr.Set("Authorization", "Token "+c.creds.Token)
+	case c.creds.Username != "" && c.api == APIv2:
+		hdr.Set("Authorization", "Token "+c.creds.Username+":"+c.creds.Password)
 	case c.creds.Username != "":
-		hdr.Del("Authorization")
-		if c.api == APIv2 {
-			form.Del("u")
-			form.Del("p")
-			hdr.Set("Authorization", "Token "+c.creds.Username+":"+c.creds.Password)
-		} else {
-			form.Set("u", c.creds.Username)
-			form.Set("p", c.creds.Password)
-		}
+		hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.creds.Username+":"+c.creds.Password)))
 	default:
-		form.Del("u")
-		form.Del("p")
-		hdr.Del("Authorization")
 		if client.Header != "" {
 			hdr.Set("Authorization", client.Header)
 		}
 		if client.Username != "" || client.Password != "" {
-			form.Set("u", client.Username)
-			form.Set("p", client.Password)
+			params.Set("u", client.Username)
+			params.Set("p", client.Password)
 		}
 	}
 }

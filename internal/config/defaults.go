@@ -182,6 +182,11 @@ func isHTTPScheme(s string) bool {
 	return s == "http" || s == "https"
 }
 
+// IsHTTP reports whether the output is an HTTP output (its location is an
+// http(s) URL) rather than a UDP forward to host:port. Every output of an
+// [[http]] section is an HTTP output.
+func (o OutputConfig) IsHTTP() bool { return isHTTPURL(o.Location) }
+
 // isHTTPURL reports whether location is meant as an http(s) URL (as opposed
 // to a UDP host:port).
 func isHTTPURL(location string) bool {

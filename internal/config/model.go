@@ -35,6 +35,7 @@ type Config struct {
 	// dead-letter store (key "dead-letter-after"; default 10s).
 	DeadLetterAfter time.Duration
 	Log             LogConfig
+	Debug           DebugConfig
 	HTTP            []HTTPConfig
 	UDP             []UDPConfig
 
@@ -67,6 +68,15 @@ const (
 type LogConfig struct {
 	Level  string // "debug", "info", "warn", "error"; default "info"
 	Format string // "text" or "json"; default "text"
+}
+
+// DebugConfig is the [debug] table: diagnostics that are off by default.
+type DebugConfig struct {
+	// PProf serves Go's profiler under /debug/pprof/ on every HTTP
+	// listener ("pprof"; default false). Profiles reveal no data but cost
+	// CPU while taken, and the endpoints are not behind gateway auth:
+	// enable it on a trusted network only.
+	PProf bool
 }
 
 // HTTPConfig is one [[http]] section: a listener with its own outputs, as in

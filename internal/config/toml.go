@@ -26,6 +26,7 @@ type fileTOML struct {
 	ShutdownTimeout durationText `toml:"shutdown-timeout"`
 	DeadLetterAfter durationText `toml:"dead-letter-after"`
 	Log             logTOML      `toml:"log"`
+	Debug           debugTOML    `toml:"debug"`
 	HTTP            []httpTOML   `toml:"http"`
 	UDP             []udpTOML    `toml:"udp"`
 }
@@ -33,6 +34,10 @@ type fileTOML struct {
 type logTOML struct {
 	Level  *string `toml:"level"`
 	Format *string `toml:"format"`
+}
+
+type debugTOML struct {
+	PProf bool `toml:"pprof"`
 }
 
 type httpTOML struct {
@@ -305,6 +310,7 @@ func (c *converter) config(raw *fileTOML) Config {
 	setString(&cfg.Consistency, raw.Consistency)
 	setString(&cfg.Log.Level, raw.Log.Level)
 	setString(&cfg.Log.Format, raw.Log.Format)
+	cfg.Debug.PProf = raw.Debug.PProf
 	if raw.MaxBodySize != nil {
 		cfg.MaxBodySize = *raw.MaxBodySize
 	}

@@ -10,16 +10,12 @@ import (
 // build does not act on yet, keyed by feature, with the reason Warnings()
 // gives. Delete a feature's entry when it lands; its warning disappears.
 //
-//	"udp"           [[udp]] listeners
+// Features that can be listed (Warnings checks for each):
+//
 //	"auth"          [http.auth] mode = "gateway"
 //	"backend-auth"  output username/password (influxdb-relay: http-user/http-pass) and token
 //	"tls-backend"   output ca-file
-var NotYetActive = map[string]string{
-	"udp":          "UDP ingest is not active yet",
-	"auth":         "gateway auth is not active yet",
-	"backend-auth": "per-backend credentials are not active yet",
-	"tls-backend":  "ca-file is not active yet",
-}
+var NotYetActive = map[string]string{}
 
 // Warnings lists keys that are accepted but have no effect in this build,
 // each with why: keys kept only for compatibility (Source.Ignored), features
@@ -41,7 +37,6 @@ func (c *Config) Warnings() []string {
 	}
 	for i, u := range c.UDP {
 		key := fmt.Sprintf("udp[%d]", i)
-		notYet("udp", key+" ("+u.Name+")")
 		w = append(w, outputWarnings(key, u.Outputs, notYet)...)
 	}
 	return w

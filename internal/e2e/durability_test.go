@@ -87,3 +87,24 @@ func TestRecordRejectedByOneBackendDoesNotBlock(t *testing.T) {
 		t.Errorf("rejections of b: %+v", h.Checks[1].Rejected)
 	}
 }
+
+// A body whose last line runs on (an open quote at the very end, which
+// InfluxDB takes only as a last line) is never joined with the next record
+// on replay: the next write still reaches the backend that was down.
+func TestOpenEndedBodyIsNotJoinedOnReplay(t *testing.T) {
+	t.Parallel()
+	a, b := twoBackends(t, "db")
+	g := startGate(t, newConfig(t, a, b))
+	b.Stop(t)
+	r := g.write(t, "db=db", "good v=1 1\nm s=\"open")
+	if r.Status != 204 && r.Status != 400 {
+		t.Fatalf("open-ended body: %d %s", r.Status, r.Body)
+	}
+	g.mustWrite(t, "db=db", "after v=1 2\n")
+	b.Restart(t)
+	g.waitCaughtUp(t, 30*time.Second)
+	if n := b.Count(t, "db", "after"); n != 1 {
+		t.Errorf("the write after an open-ended body reached the replaying backend %d times, want 1", n)
+	}
+	identical(t, "db", a, b)
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,25 @@ type gate struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
+	logs   *logBuffer
+}
+
+// logBuffer keeps what influxgate logged, for tests that check a report.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newConfig returns a config with one [[http]] listener on a free port in
@@ -54,15 +74,21 @@ func output(name, location string) config.OutputConfig {
 // startGate starts influxgate with cfg and stops it at cleanup.
 func startGate(t testing.TB, cfg *config.Config) *gate {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := server.New(cfg, server.Options{Version: "test", Logger: logger})
 	if err != nil {
 		t.Fatalf("start influxgate: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gate{t: t, cfg: cfg, srv: srv, url: "http://" + srv.Addrs()[0], cancel: cancel, done: make(chan error, 1)}
+	g := &gate{t: t, cfg: cfg, srv: srv, url: "http://" + srv.Addrs()[0], cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { g.done <- srv.Run(ctx) }()
-	t.Cleanup(func() { g.stop() })
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() && os.Getenv("INFLUXGATE_TEST_LOGS") == "" {
+			t.Logf("influxgate log:\n%s", clip(logs.String()))
+		}
+	})
 	return g
 }
 

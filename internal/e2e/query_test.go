@@ -34,6 +34,7 @@ func TestQueriesThroughTheGateway(t *testing.T) {
 	if r.Status != 200 || strings.TrimSpace(r.Body) != `{"results":[{"statement_id":0}]}` {
 		t.Fatalf("CREATE DATABASE: %d %s", r.Status, r.Body)
 	}
+	g.waitCaughtUp(t, 10*time.Second) // the answer came from the first backend
 	for _, s := range []*testinflux.Server{a, b} {
 		if !strings.Contains(string(s.Query(t, "", "SHOW DATABASES").Body), `"qdb"`) {
 			t.Errorf("%s lacks qdb", s.URL())
@@ -215,5 +216,25 @@ func TestFluxQuery(t *testing.T) {
 	r = do(t, "POST", g.url+"/api/v2/query", string(body), "Content-Type", "application/json")
 	if r.Status != 200 || !strings.Contains(r.Body, ",7,") {
 		t.Errorf("flux JSON: %d %s", r.Status, r.Body)
+	}
+}
+
+// A read that meets a backend gone away (connection refused) falls back to
+// the next caught-up backend: every read succeeds.
+func TestReadFallsBackToTheNextBackend(t *testing.T) {
+	t.Parallel()
+	a, b := twoBackends(t, "db")
+	g := startGate(t, newConfig(t, a, b))
+	g.mustWrite(t, "db=db", "f v=1 1\n")
+	g.waitCaughtUp(t, 10*time.Second)
+	b.Stop(t) // no write since: influxgate still counts b as live
+	for i := 0; i < 6; i++ {
+		r := g.query(t, "GET", url.Values{"q": {"SELECT count(v) FROM f"}, "db": {"db"}})
+		if r.Status != 200 || r.Header.Get("X-Influxgate-Backend") != "a" {
+			t.Fatalf("read %d: %d from %q: %s", i, r.Status, r.Header.Get("X-Influxgate-Backend"), r.Body)
+		}
+	}
+	if m := do(t, "GET", g.url+"/metrics", "").Body; !strings.Contains(m, `influxgate_query_backend_failures_total{backend="b"}`) {
+		t.Error("the failed attempts on b are not counted")
 	}
 }

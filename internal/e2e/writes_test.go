@@ -114,6 +114,8 @@ func TestBadInputGetsInfluxDBsAnswer(t *testing.T) {
 		{"unknown database", "POST", "/write?db=nope", "cpu v=1", nil, 404, `database not found: "nope"`},
 		{"plain body sent as gzip", "POST", "/write?db=db", "cpu v=1 and more bytes", []string{"Content-Encoding", "gzip"}, 400, "gzip: invalid header"},
 		{"truncated gzip", "POST", "/write?db=db", gzipped(t, "cpu v=1 1\n")[:15], []string{"Content-Encoding", "gzip"}, 400, "unexpected EOF"},
+		{"unstampable line", "POST", "/write?db=db", "odd s=\"x\"\\\n", nil, 400,
+			"unable to stamp 1 line(s) without a timestamp: a string field followed by a trailing backslash; send these lines with a timestamp"},
 	}
 	for _, c := range cases {
 		r := do(t, c.method, g.url+c.path, c.body, c.hdr...)

@@ -11,6 +11,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -129,6 +130,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	defer putBuffer(stamped)
 	stamped.Grow(buf.Len() + buf.Len()/4)
 	body, st := lineproto.Stamp(stamped.Bytes()[:0], buf.Bytes(), prec.Timestamp(now))
+	if st.Unstampable > 0 {
+		// InfluxDB takes such a line, but any timestamp appended to it
+		// would change its stored value; forwarding it unstamped would let
+		// each backend stamp its own time. Refuse it whole, before the log.
+		h.fail(w, endpoint, http.StatusBadRequest, fmt.Sprintf(
+			"unable to stamp %d line(s) without a timestamp: a string field followed by a trailing backslash; send these lines with a timestamp", st.Unstampable))
+		return
+	}
 	if st.Lines == 0 {
 		// Nothing but blank lines or comments: InfluxDB answers 204.
 		h.opts.Metrics.observe(endpoint, http.StatusNoContent, 0, now)
@@ -137,6 +146,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 	rec.Received = now.UnixNano()
 	rec.Precision = uint8(prec)
+	if st.OpenEnd {
+		rec.Flags |= record.FlagOpenEnd
+	}
 	rec.Lines = uint32(st.Lines)
 	rec.Body = body
 	ans := h.w.Write(r.Context(), rec, level)

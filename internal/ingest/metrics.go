@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,9 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	points   *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
+	// accepted is the total of points answered 2xx, for the status page's
+	// write rate (a CounterVec cannot be read back cheaply).
+	accepted atomic.Uint64
 }
 
 // NewMetrics registers the ingest metrics with reg.
@@ -39,8 +43,20 @@ func (m *Metrics) observe(endpoint string, status, points int, start time.Time) 
 	m.requests.WithLabelValues(endpoint, s).Inc()
 	if points > 0 {
 		m.points.WithLabelValues(endpoint, s).Add(float64(points))
+		if status >= 200 && status < 300 {
+			m.accepted.Add(uint64(points))
+		}
 	}
 	if !start.IsZero() {
 		m.seconds.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 	}
+}
+
+// AcceptedPoints returns the points answered 2xx since start, on every
+// endpoint and listener.
+func (m *Metrics) AcceptedPoints() uint64 {
+	if m == nil {
+		return 0
+	}
+	return m.accepted.Load()
 }

@@ -45,6 +45,12 @@
 //   - the line does not end with an odd number of backslashes (the last one
 //     would escape the added space).
 //
+// The last rule leaves one kind of line that InfluxDB accepts without a
+// timestamp: a string field followed by stray bytes that end in a lone
+// backslash (`m s="x"\`, stored as the string `x"`). No bytes can be added
+// after it without changing that value, so Stamp leaves it alone and counts
+// it in Stats.Unstampable for the caller to decide.
+//
 // Trailing whitespace is kept as it is: "m f=1 " becomes "m f=1  <ts>",
 // which InfluxDB parses with timestamp <ts> (its parser skips any run of
 // whitespace before the timestamp). Lines that already have a timestamp
@@ -54,6 +60,9 @@
 // InfluxDB rejects into one it accepts, or the reverse.
 //
 // A final line without a terminating '\n' is stamped in place and still has
-// no '\n' afterwards; lineproto never adds or removes newlines. All other
-// bytes are copied unchanged.
+// no '\n' afterwards; Stamp and Rescale never add or remove newlines. One
+// corner: when a body ends inside what InfluxDB's line splitter takes for a
+// quoted string, the last line's own bytes may end in '\n', which InfluxDB
+// strips before parsing; the stamp goes before that '\n'. All other bytes are
+// copied unchanged.
 package lineproto

@@ -10,7 +10,8 @@ const DefaultMTU = 1024
 
 // Packer packs lines into datagrams of at most MTU bytes for UDP outputs,
 // splitting only at line boundaries: a datagram is one or more whole point
-// lines, each ending in '\n' (one is added to an unterminated last line).
+// lines, each ending in '\n' (one is added to an unterminated last line
+// unless its bytes already end in '\n').
 // Blank lines and comments are left out. A line longer than the MTU is sent
 // alone if it fits in MaxDatagram bytes, otherwise it is dropped and
 // counted. A Packer reuses one buffer and does not allocate per line; it is
@@ -47,7 +48,14 @@ func (p *Packer) Pack(body []byte, emit func(datagram []byte)) (dropped int) {
 		if !isPoint(line) {
 			continue
 		}
+		// Every line gets a '\n' terminator, except an unterminated last
+		// line whose bytes already end in '\n' (the body ended inside what
+		// InfluxDB's scanner took for a quoted string): InfluxDB strips one
+		// trailing '\n' from such a line, so a second one would change it.
 		size := len(line) + 1
+		if end == len(body) && line[len(line)-1] == '\n' {
+			size--
+		}
 		if len(buf) > 0 && len(buf)+size > p.mtu {
 			emit(buf)
 			buf = buf[:0]
@@ -57,7 +65,9 @@ func (p *Packer) Pack(body []byte, emit func(datagram []byte)) (dropped int) {
 			continue
 		}
 		buf = append(buf, line...)
-		buf = append(buf, '\n')
+		if size > len(line) {
+			buf = append(buf, '\n')
+		}
 		if size > p.mtu {
 			emit(buf) // an oversized line goes alone
 			buf = buf[:0]

@@ -35,9 +35,10 @@ var precisionInfo = [...]struct {
 }
 
 // ParsePrecisionV1 parses the precision parameter of InfluxDB 1.x's /write:
-// "", "n" and "ns" mean Nanosecond (the influx CLI sends "ns"; influxd
-// 1.8.10 accepts it), then "u", "ms", "s", "m" and "h". Anything else,
-// including "us", is an error worded as InfluxDB 1.8 words it
+// "" and "n" mean Nanosecond, then "u", "ms", "s", "m" and "h". "ns" is
+// Nanosecond too, because influxd 1.8.10 accepts it on /write (checked
+// against the real server). Anything else, including "us", is an error
+// worded as InfluxDB 1.8 words it
 // (`invalid precision "us" (use n, u, ms, s, m or h)`). Names are
 // case-sensitive, as in InfluxDB.
 func ParsePrecisionV1(s string) (Precision, error) {

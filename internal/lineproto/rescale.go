@@ -1,6 +1,7 @@
 package lineproto
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 )
@@ -39,7 +40,7 @@ func Rescale(dst, body []byte, from, to Precision) ([]byte, error) {
 			if v, ok := parseTimestamp(body[t0:t1]); ok {
 				r := v * factor
 				if r/factor != v {
-					line := body[i+skipWS(body[i:end], 0) : end]
+					line := bytes.TrimSuffix(body[i+skipWS(body[i:end], 0):end], []byte("\n"))
 					return dst[:base], fmt.Errorf("unable to parse '%s': %w", line, ErrTimeOutOfRange)
 				}
 				dst = append(dst, body[copied:t0]...)

@@ -15,6 +15,12 @@ type lineInfo struct {
 	// stamp is set for a point line that has no timestamp section and can
 	// take " <ts>" at its end (see the package doc for the rules).
 	stamp bool
+	// lone is set for a point line without a timestamp whose field set
+	// ends in a lone backslash: a stamp would change its last value.
+	lone bool
+	// at is where a stamp goes: the end of the line, or before a '\n' that
+	// ends the line's own bytes (see classify).
+	at int
 	// ts0:ts1 is the timestamp token within the line; empty when none.
 	ts0, ts1 int
 }
@@ -59,42 +65,80 @@ func nextLine(body []byte, i int) (end int, plain bool) {
 // quotes. A '\n' inside a quoted string does not end the line.
 func lineEndSlow(body []byte, i int) int {
 	n := len(body)
-	fields, quoted := false, false
-	equals, commas := 0, 0
+	// InfluxDB only skips an escape when two more bytes follow; at the very
+	// end of the body the difference cannot move a line end, but it is kept.
+	//
+	// Before the first space (the key) only escapes and '\n' matter.
 	for i < n {
 		c := body[i]
-		// InfluxDB only skips an escape when two more bytes follow; at the
-		// very end of the body the difference cannot move a line end.
 		if c == '\\' && i+2 < n {
 			i += 2
 			continue
 		}
 		if c == ' ' {
-			fields = true
+			break
 		}
-		if fields {
-			switch {
-			case !quoted && c == '=':
-				equals++
-				i++
-				continue
-			case !quoted && c == ',':
-				commas++
-				i++
-				continue
-			case c == '"' && equals > commas:
-				quoted = !quoted
-				i++
+		if c == '\n' {
+			return i
+		}
+		i++
+	}
+	quoted := false
+	equals, commas := 0, 0
+	for i < n {
+		if quoted {
+			// Inside a string only an escape or the closing quote matters;
+			// '=' and ',' are not counted, so a '"' always closes it.
+			q := bytes.IndexByte(body[i:], '"')
+			if q < 0 {
+				return n
+			}
+			if e := bytes.IndexByte(body[i:i+q], '\\'); e >= 0 {
+				i += e
+				if i+2 < n {
+					i += 2
+				} else {
+					i++
+				}
 				continue
 			}
+			i += q + 1
+			quoted = false
+			continue
 		}
-		if c == '\n' && !quoted {
+		for i < n && !lineSpecial[body[i]] {
+			i++
+		}
+		if i == n {
+			break
+		}
+		switch body[i] {
+		case '\\':
+			if i+2 < n {
+				i += 2
+				continue
+			}
+		case '=':
+			equals++
+		case ',':
+			commas++
+		case '"':
+			quoted = equals > commas
+		case '\n':
 			return i
 		}
 		i++
 	}
 	return n
 }
+
+// lineSpecial marks the bytes that change lineEndSlow's state outside a
+// quoted string once the key has been passed.
+var lineSpecial = [256]bool{'\\': true, '=': true, ',': true, '"': true, '\n': true}
+
+// fieldSpecial marks the bytes that change fieldsEnd's state outside a
+// quoted string.
+var fieldSpecial = [256]bool{'\\': true, '=': true, ',': true, '"': true, ' ': true}
 
 // isPoint reports whether a line (without its terminator) is a point line:
 // neither blank nor a comment.
@@ -118,7 +162,7 @@ func classify(b []byte, plain bool) lineInfo {
 	if b[s] == '#' {
 		return lineInfo{kind: kindComment}
 	}
-	info := lineInfo{kind: kindPoint}
+	info := lineInfo{kind: kindPoint, at: len(b)}
 	if plain {
 		k := bytes.IndexByte(b[s:], ' ')
 		if k < 0 {
@@ -146,12 +190,14 @@ func classify(b []byte, plain bool) lineInfo {
 		return info
 	}
 
-	// A line can end in '\n' only when a backslash escaped it; InfluxDB
-	// strips that byte. The line then ends in a lone backslash and is not
-	// stamped below.
+	// A line's own bytes end in '\n' when a backslash escaped it, or when
+	// the body ends inside what scanLine takes for a quoted string (its
+	// quote tracking differs from scanFields', e.g. after leading spaces).
+	// InfluxDB strips that byte before parsing, so a stamp goes before it.
 	if b[len(b)-1] == '\n' {
 		b = b[:len(b)-1]
 	}
+	info.at = len(b)
 	k := keyEnd(b, s)
 	if k < 0 {
 		return info
@@ -166,7 +212,8 @@ func classify(b []byte, plain bool) lineInfo {
 	}
 	t := skipWS(b, f)
 	if t == len(b) {
-		info.stamp = !oddTrailingBackslashes(b)
+		info.lone = oddTrailingBackslashes(b)
+		info.stamp = !info.lone
 		return info
 	}
 	te := t
@@ -182,7 +229,12 @@ func classify(b []byte, plain bool) lineInfo {
 // InfluxDB's scanKey, a space preceded by a backslash does not end the key.
 func keyEnd(b []byte, s int) int {
 	for p := s + 1; p < len(b); p++ {
-		if b[p] == ' ' && b[p-1] != '\\' {
+		j := bytes.IndexByte(b[p:], ' ')
+		if j < 0 {
+			return -1
+		}
+		p += j
+		if b[p-1] != '\\' {
 			return p
 		}
 	}
@@ -200,17 +252,40 @@ func fieldsEnd(b []byte, i int) (int, bool) {
 	quoted := false
 	equals, commas := 0, 0
 	for i < n {
-		c := b[i]
-		if c == '\\' && i+1 < n {
-			i += 2
+		if quoted {
+			// As in lineEndSlow: only an escape or the closing quote.
+			q := bytes.IndexByte(b[i:], '"')
+			if q < 0 {
+				return n, false
+			}
+			if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
+				i += e
+				if i+1 < n {
+					i += 2
+				} else {
+					i++
+				}
+				continue
+			}
+			i += q + 1
+			quoted = false
 			continue
 		}
-		if c == '"' && equals > commas {
-			quoted = !quoted
+		for i < n && !fieldSpecial[b[i]] {
 			i++
-			continue
 		}
-		if c == '=' && !quoted {
+		if i == n {
+			break
+		}
+		switch b[i] {
+		case '\\':
+			if i+1 < n {
+				i += 2
+				continue
+			}
+		case '"':
+			quoted = equals > commas
+		case '=':
 			equals++
 			if i+1 < n && b[i+1] != '"' {
 				i++
@@ -219,12 +294,10 @@ func fieldsEnd(b []byte, i int) (int, bool) {
 				}
 				continue
 			}
-		}
-		if c == ',' && !quoted {
+		case ',':
 			commas++
-		}
-		if c == ' ' && !quoted {
-			break
+		case ' ':
+			return i, true
 		}
 		i++
 	}

@@ -1,12 +1,28 @@
 package lineproto
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Stats describes one scanned body.
 type Stats struct {
 	Lines   int // points: lines that are neither blank nor comments
 	Stamped int // lines that had no timestamp and got one
-	Bytes   int // length of the body as returned (Stamp) or scanned (Count)
+	// Unstampable counts point lines without a timestamp that Stamp left
+	// alone although InfluxDB may accept them: their field set ends in a
+	// lone backslash (a string value followed by stray bytes, such as
+	// `m s="x"\`), which would escape an added space, so any stamp would
+	// change the stored value. InfluxDB stamps such a line itself on
+	// arrival; callers that need identical replicas can reject the write.
+	Unstampable int
+	Bytes       int // length of the body as returned (Stamp) or scanned (Count)
+	// OpenEnd reports that the body's last line ends only because the body
+	// does: it finishes in an escaping backslash or inside a quoted string
+	// (InfluxDB takes that for a last line). Followed by another body, it
+	// would swallow that body's first line, so such a body must be sent
+	// last in any request that joins bodies.
+	OpenEnd bool
 }
 
 // Stamp appends body to dst, adding " <ts>" to every point line that has no
@@ -22,20 +38,27 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 	var st Stats
 	base := len(dst)
 	copied := 0 // body[:copied] is already in dst
+	last := 0   // start of the last line
 	for i := 0; i < len(body); {
 		end, plain := nextLine(body, i)
+		last = i
 		info := classify(body[i:end], plain)
 		if info.kind == kindPoint {
 			st.Lines++
+			if info.lone {
+				st.Unstampable++
+			}
 			if info.stamp {
-				dst = append(dst, body[copied:end]...)
+				at := i + info.at
+				dst = append(dst, body[copied:at]...)
 				dst = append(dst, stamp...)
-				copied = end
+				copied = at
 				st.Stamped++
 			}
 		}
 		i = end + 1
 	}
+	st.OpenEnd = openEnd(body[last:])
 	if st.Stamped == 0 {
 		st.Bytes = len(body)
 		return body, st
@@ -45,16 +68,34 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 	return dst, st
 }
 
+// openEnd reports whether the last line of a body (with its '\n', if any)
+// would run on into a following line. Only quotes and backslashes can move
+// a line's end, so the common line needs no rescan. A stamp appended to the
+// line does not change the answer: it adds neither.
+func openEnd(line []byte) bool {
+	line = bytes.TrimSuffix(line, []byte{'\n'})
+	if bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\\') < 0 {
+		return false
+	}
+	var buf [512]byte // most lines fit: no allocation
+	probe := append(append(buf[:0], line...), '\n', 'x')
+	end, _ := nextLine(probe, 0)
+	return end != len(line)
+}
+
 // Count scans body like Stamp without changing it: Lines is the number of
 // point lines, Stamped is always 0 and Bytes is len(body).
 func Count(body []byte) Stats {
 	st := Stats{Bytes: len(body)}
+	last := 0
 	for i := 0; i < len(body); {
 		end, _ := nextLine(body, i)
+		last = i
 		if isPoint(body[i:end]) {
 			st.Lines++
 		}
 		i = end + 1
 	}
+	st.OpenEnd = openEnd(body[last:])
 	return st
 }

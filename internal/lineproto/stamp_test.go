@@ -55,7 +55,9 @@ var stampCases = []struct {
 	{"malformed: bad timestamp kept", "a f=1 12x\n", "a f=1 12x\n", 1, 0},
 	{"malformed: unbalanced quote", "a s=\"x\nb f=1\n", "a s=\"x\nb f=1\n", 1, 0},
 	{"malformed: field without value", "a f\n", "a f 1700000000\n", 1, 1},
-	{"malformed: trailing backslash", `a s="x"\`, `a s="x"\`, 1, 0},
+	{"lone trailing backslash", `a s="x"\`, `a s="x"\`, 1, 0},
+	{"escaped trailing space", `a s="x"\ `, `a s="x"\  1700000000`, 1, 1},
+	{"body ends inside scanLine's quote", " =\" 0=0\n", " =\" 0=0 1700000000\n", 1, 1},
 	{"escaped newline joins lines", "a f=1\\\nb f=2\n", "a f=1\\\nb f=2\n", 1, 0}, // "f=2" is its timestamp section
 	{"escaped newline ends block", "a f=1\\\n\nb f=2", "a f=1\\\n\nb f=2 1700000000", 2, 1},
 }
@@ -74,6 +76,26 @@ func TestStamp(t *testing.T) {
 				t.Errorf("Count = %+v, want lines=%d bytes=%d", c, tc.lines, len(tc.in))
 			}
 		})
+	}
+}
+
+func TestStampUnstampable(t *testing.T) {
+	cases := []struct {
+		body                 string
+		stamped, unstampable int
+	}{
+		{`a s="x"\`, 0, 1},      // InfluxDB accepts it and stores "x\""
+		{"a s=\"x\"\\\n", 0, 1}, // the backslash before the final '\n' escapes nothing
+		{`a f=1\`, 0, 1},        // invalid number, counted all the same
+		{`a s="x"\\`, 1, 0},     // an even run is a complete escape
+		{`a s="x"\ 5`, 1, 0},    // the escaped space belongs to the field set
+		{`a f=1 5\`, 0, 0},      // has a (bad) timestamp
+	}
+	for _, tc := range cases {
+		_, st := Stamp(nil, []byte(tc.body), testTS)
+		if st.Stamped != tc.stamped || st.Unstampable != tc.unstampable || st.Lines != 1 {
+			t.Errorf("Stamp(%q): stats %+v, want stamped %d, unstampable %d", tc.body, st, tc.stamped, tc.unstampable)
+		}
 	}
 }
 
@@ -162,6 +184,52 @@ func TestIsPoint(t *testing.T) {
 	} {
 		if got := IsPoint([]byte(line)); got != want {
 			t.Errorf("IsPoint(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
+func TestOpenEnd(t *testing.T) {
+	cases := []struct {
+		body string
+		open bool
+	}{
+		{"", false},
+		{"m v=1 1\n", false},
+		{"m v=1 1", false},
+		{"a v=1 1\nm s=\"x y\" 2\n", false},
+		{"a v=1 1\nm s=\"unterminated\n", true}, // open quote
+		{"a v=1 1\nm s=\"unterminated", true},   // open quote, no newline
+		{"m s=\"a\nb\" 1\n", false},             // newline inside a closed string
+		{"m,t=a v=1 1\\\n", true},               // escaping backslash before the final newline
+		{"m,t=a v=1 1\\", true},                 // trailing backslash, no newline
+		{"# comment with \"quote\n", false},     // no '=' before the quote: not a string
+		{"# a=\"b\n", true},                     // a comment can run on too
+		{"m,t=a\\ b v=1 1\n", false},            // an escape in the middle
+		{"m s=\"x\" 1\nn s=\"open", true},
+	}
+	for _, c := range cases {
+		if got := Count([]byte(c.body)).OpenEnd; got != c.open {
+			t.Errorf("Count(%q).OpenEnd = %v, want %v", c.body, got, c.open)
+		}
+		if _, st := Stamp(nil, []byte(c.body), 5); st.OpenEnd != c.open {
+			t.Errorf("Stamp(%q).OpenEnd = %v, want %v", c.body, st.OpenEnd, c.open)
+		}
+		// What OpenEnd promises: joined with a following body, an open
+		// body's last line takes that body's first line with it.
+		joined := c.body
+		if !strings.HasSuffix(joined, "\n") {
+			joined += "\n"
+		}
+		joined += "next v=1 1\n"
+		n := 0
+		Lines([]byte(joined), func(line []byte) bool {
+			if string(line) == "next v=1 1" {
+				n++
+			}
+			return true
+		})
+		if (n == 0) != c.open {
+			t.Errorf("%q joined with another body: next line seen %d times, open=%v", c.body, n, c.open)
 		}
 	}
 }

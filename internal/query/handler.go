@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
@@ -155,7 +156,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, 
 			if r.Context().Err() != nil {
 				return // the client went away
 			}
-			failures = append(failures, fmt.Sprintf("%s: %v", t.name, err))
+			failures = append(failures, fmt.Sprintf("%s: %v", t.name, backend.Redact(err)))
 			h.opts.Metrics.backendFailed(t.name)
 			continue
 		}
@@ -209,10 +210,10 @@ func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target
 		t.client.SetCredentials(hdr, urlParams, client)
 	default:
 		u.Path += "/query"
-		urlParams.Del("u")
-		urlParams.Del("p")
 		form := cloneValues(r.PostForm)
-		t.client.SetCredentials(hdr, form, client)
+		form.Del("u")
+		form.Del("p")
+		t.client.SetCredentials(hdr, urlParams, client)
 		hdr.Set("Content-Type", "application/x-www-form-urlencoded")
 		reqBody = strings.NewReader(form.Encode())
 	}

@@ -32,6 +32,14 @@ const (
 // version is the encoding version written as the first byte.
 const version = 1
 
+// Flags describe a record's body.
+const (
+	// FlagOpenEnd: the body's last line runs on into whatever follows it
+	// (lineproto.Stats.OpenEnd), so no other body may follow it in a
+	// joined request.
+	FlagOpenEnd uint8 = 1 << iota
+)
+
 // Auth holds the credentials a client sent, kept so that pass-through auth
 // works on replay too. At most one form is usually set.
 type Auth struct {
@@ -51,6 +59,7 @@ type Record struct {
 	RP        string // retention policy ("" = the database's default)
 	Org       string // organisation of a /api/v2/write (forwarded to 2.x backends)
 	Precision uint8  // lineproto.Precision of the body's timestamps
+	Flags     uint8  // FlagOpenEnd
 	Lines     uint32 // points in Body (for accounting of drops)
 	Only      string // when set, only this output receives the record (dead-letter replay)
 	Auth      Auth
@@ -67,7 +76,7 @@ var ErrCorrupt = errors.New("record: corrupt encoding")
 
 // AppendEncode appends the encoding of r to dst and returns the result.
 func (r *Record) AppendEncode(dst []byte) []byte {
-	dst = append(dst, version, byte(r.Kind), r.Precision)
+	dst = append(dst, version, byte(r.Kind), r.Precision, r.Flags)
 	dst = binary.AppendVarint(dst, r.Received)
 	dst = binary.AppendUvarint(dst, uint64(r.Lines))
 	for _, s := range [...]string{r.DB, r.RP, r.Org, r.Only, r.Auth.Header, r.Auth.Username, r.Auth.Password, r.Params} {
@@ -80,7 +89,7 @@ func (r *Record) AppendEncode(dst []byte) []byte {
 // EncodedSize returns an upper bound of the encoded length of r, for sizing
 // a buffer before AppendEncode.
 func (r *Record) EncodedSize() int {
-	n := 3 + 2*binary.MaxVarintLen64
+	n := 4 + 2*binary.MaxVarintLen64
 	for _, s := range [...]string{r.DB, r.RP, r.Org, r.Only, r.Auth.Header, r.Auth.Username, r.Auth.Password, r.Params} {
 		n += binary.MaxVarintLen64 + len(s)
 	}
@@ -91,17 +100,17 @@ func (r *Record) EncodedSize() int {
 // strings are copies.
 func Decode(data []byte) (Record, error) {
 	var r Record
-	if len(data) < 3 {
+	if len(data) < 4 {
 		return r, ErrCorrupt
 	}
 	if data[0] != version {
 		return r, fmt.Errorf("record: unknown encoding version %d", data[0])
 	}
-	r.Kind, r.Precision = Kind(data[1]), data[2]
+	r.Kind, r.Precision, r.Flags = Kind(data[1]), data[2], data[3]
 	if r.Kind != KindWrite && r.Kind != KindQuery {
 		return r, fmt.Errorf("record: unknown kind %d", data[1])
 	}
-	p := data[3:]
+	p := data[4:]
 	v, n := binary.Varint(p)
 	if n <= 0 {
 		return r, ErrCorrupt

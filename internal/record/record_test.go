@@ -9,7 +9,7 @@ import (
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	cases := []Record{
 		{Kind: KindWrite, Received: 1700000000123456789, DB: "telegraf", Precision: 3, Lines: 2, Body: []byte("cpu v=1 1\ncpu v=2 2\n")},
-		{Kind: KindWrite, Received: -5, DB: "d", RP: "autogen", Org: "o", Only: "b2",
+		{Kind: KindWrite, Received: -5, DB: "d", RP: "autogen", Org: "o", Only: "b2", Flags: FlagOpenEnd,
 			Auth: Auth{Header: "Token abc", Username: "u", Password: "p\x00w"}, Body: nil},
 		{Kind: KindQuery, Received: 1, DB: "db", Params: "params=%7B%7D", Body: []byte("CREATE DATABASE x")},
 	}
@@ -83,7 +83,7 @@ func TestSameBatch(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add((&Record{Kind: KindWrite, DB: "db", Body: []byte("m v=1\n")}).AppendEncode(nil))
 	f.Add((&Record{Kind: KindQuery, Auth: Auth{Header: "Basic x"}, Body: []byte("DROP DATABASE x")}).AppendEncode(nil))
-	f.Add([]byte{1, 1, 0})
+	f.Add([]byte{1, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Decode(data)
 		if err != nil {
@@ -103,6 +103,6 @@ func FuzzDecode(f *testing.F) {
 
 func equalHeaders(a, b Record) bool {
 	return a.Kind == b.Kind && a.Received == b.Received && a.DB == b.DB && a.RP == b.RP &&
-		a.Org == b.Org && a.Precision == b.Precision && a.Lines == b.Lines && a.Only == b.Only &&
+		a.Org == b.Org && a.Precision == b.Precision && a.Flags == b.Flags && a.Lines == b.Lines && a.Only == b.Only &&
 		a.Auth == b.Auth && a.Params == b.Params
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/record"
 )
 
 const (
@@ -142,5 +143,21 @@ func TestErrorAnswerShape(t *testing.T) {
 	a := ErrorAnswer(http.StatusServiceUnavailable, "write log unavailable: %s", "disk full")
 	if string(a.Body) != "{\"error\":\"write log unavailable: disk full\"}\n" || a.Message() != "write log unavailable: disk full" {
 		t.Errorf("body %q message %q", a.Body, a.Message())
+	}
+}
+
+func TestBatchLenStopsAfterAnOpenEndedBody(t *testing.T) {
+	rec := func(flags uint8) pending {
+		return pending{rec: record.Record{Kind: record.KindWrite, DB: "db", Flags: flags}, size: 10}
+	}
+	q := []pending{rec(0), rec(0), rec(record.FlagOpenEnd), rec(0), rec(0)}
+	if n := batchLen(q, 1<<20); n != 3 {
+		t.Errorf("batchLen = %d, want 3 (the open-ended body last)", n)
+	}
+	if n := batchLen(q[3:], 1<<20); n != 2 {
+		t.Errorf("batchLen after it = %d, want 2", n)
+	}
+	if n := batchLen(q, 25); n != 2 {
+		t.Errorf("batchLen within 25 bytes = %d, want 2", n)
 	}
 }

@@ -58,6 +58,9 @@ type Relay struct {
 	opts    Options
 	log     *wal.Log
 	cursors *wal.Cursors
+	// mu guards the set of workers: a reload (Reconfigure) replaces it
+	// while no write is in flight.
+	mu      sync.RWMutex
 	tracker *tracker
 	workers []*worker
 	byName  map[string]*worker
@@ -115,22 +118,32 @@ func New(opts Options) (*Relay, error) {
 		l.Close()
 		return nil, fmt.Errorf("relay %s: open cursors: %w", opts.Name, err)
 	}
-	r := &Relay{opts: opts, log: l, cursors: cur, tracker: newTracker(),
-		byName: make(map[string]*worker), metrics: opts.Metrics, logger: logger,
+	r := &Relay{opts: opts, log: l, cursors: cur, metrics: opts.Metrics, logger: logger,
 		closed: make(chan struct{})}
-	for i, o := range opts.Outputs {
+	if err := r.buildWorkers(opts.Outputs); err != nil {
+		r.closeFiles()
+		return nil, err
+	}
+	r.logSummary("opened")
+	return r, nil
+}
+
+// buildWorkers makes a worker per output, each resuming from its saved
+// cursor, and forgets the cursors of outputs no longer configured.
+func (r *Relay) buildWorkers(outputs []config.OutputConfig) error {
+	r.tracker = newTracker()
+	r.workers, r.byName, r.all = nil, make(map[string]*worker), 0
+	for i, o := range outputs {
 		w, err := r.newWorker(i, o)
 		if err != nil {
-			r.closeFiles()
-			return nil, err
+			return err
 		}
 		r.workers = append(r.workers, w)
 		r.byName[o.Name] = w
 		r.all |= w.bit
 	}
 	r.forgetRemovedOutputs()
-	r.logSummary("opened")
-	return r, nil
+	return nil
 }
 
 func segmentSize(opts Options) int64 {
@@ -180,6 +193,13 @@ func (r *Relay) newWorker(i int, o config.OutputConfig) (*worker, error) {
 			return nil, fmt.Errorf("output %q: %w", o.Name, err)
 		}
 	}
+	if end := r.log.LastIndex() + 1; start > end {
+		// The log lost its tail (a torn last record cut at open) after
+		// this backend had received it: resume at the new end.
+		w.log.Warn("cursor is past the end of the log (its tail was cut at open); resuming at the end",
+			"cursor", start, "end", end)
+		start = end
+	}
 	if first := r.log.FirstIndex(); first > 0 && start < first {
 		w.log.Error("cursor points before the oldest record in the log; records in between are missing",
 			"cursor", start, "first", first)
@@ -218,20 +238,9 @@ func (r *Relay) forgetRemovedOutputs() {
 
 // Start begins delivery.
 func (r *Relay) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	for _, w := range r.workers {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			w.run(ctx)
-		}()
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.housekeep(ctx)
-	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start()
 }
 
 // housekeep persists cursors and deletes log segments every cursor passed.
@@ -277,6 +286,8 @@ func (r *Relay) persistCursors() {
 // Write appends rec to the log and answers per the consistency level.
 // rec.Received, DB, Lines, Precision and Body must be set.
 func (r *Relay) Write(ctx context.Context, rec *record.Record, c Consistency) Answer {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	if err := r.full(); err != nil {
 		r.metrics.rejectedFull(r.opts.Name)
 		return ErrorAnswer(http.StatusServiceUnavailable, "%v", err)
@@ -332,6 +343,8 @@ func (r *Relay) full() error {
 
 // Ready returns why the relay cannot accept writes now, or nil.
 func (r *Relay) Ready() error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	if p := r.appendErr.Load(); p != nil {
 		return fmt.Errorf("write log: %w", *p)
 	}
@@ -392,6 +405,8 @@ func (r *Relay) Close(ctx context.Context) error {
 	default:
 		close(r.closed)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.cancel != nil {
 		tick := time.NewTicker(20 * time.Millisecond)
 	drain:
@@ -422,6 +437,14 @@ func (r *Relay) caughtUp() bool {
 }
 
 func (r *Relay) closeFiles() error {
+	errs := []error{r.closeWorkers()}
+	errs = append(errs, r.log.Close())
+	return errors.Join(errs...)
+}
+
+// closeWorkers releases the workers' readers, dead-letter stores and
+// connections (the workers must be stopped).
+func (r *Relay) closeWorkers() error {
 	var errs []error
 	for _, w := range r.workers {
 		if w.reader != nil {
@@ -430,7 +453,6 @@ func (r *Relay) closeFiles() error {
 		errs = append(errs, w.dead.close())
 		w.client.Close()
 	}
-	errs = append(errs, r.log.Close())
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,8 @@ package relay
 import (
 	"maps"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Backlog is what a backend still has to receive.
@@ -40,6 +42,9 @@ type Stats struct {
 	LogBytes   int64
 	Segments   int
 	Backends   []BackendStats
+	// Log holds the log's own counters (appends, fsyncs, cache), for
+	// /metrics and the status page.
+	Log wal.Stats
 }
 
 func (r *Relay) backlog(w *worker) Backlog {
@@ -58,9 +63,11 @@ func (r *Relay) backlog(w *worker) Backlog {
 
 // Stats returns a snapshot of the relay and every backend.
 func (r *Relay) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	ls := r.log.Stats()
 	s := Stats{Name: r.opts.Name, FirstIndex: r.log.FirstIndex(), LastIndex: r.log.LastIndex(),
-		LogBytes: ls.DiskBytes, Segments: ls.Segments}
+		LogBytes: ls.DiskBytes, Segments: ls.Segments, Log: ls}
 	for _, w := range r.workers {
 		w.mu.Lock()
 		b := BackendStats{
@@ -93,6 +100,8 @@ type Freshness struct {
 
 // Freshness reports every backend's state and lag, cheaply.
 func (r *Relay) Freshness() []Freshness {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	out := make([]Freshness, len(r.workers))
 	last := r.log.LastIndex()
 	for i, w := range r.workers {

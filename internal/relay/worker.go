@@ -144,7 +144,7 @@ func (w *worker) loop(ctx context.Context) {
 		if fail == nil || ctx.Err() != nil {
 			continue
 		}
-		w.setState(StateDown, fail.Message())
+		w.setState(StateDown, logText(fail.Message()))
 		w.retries.Add(1)
 		sleep(ctx, backoff(attempt, w.out.MaxDelayInterval, fail.RetryAfter))
 		attempt++
@@ -157,6 +157,7 @@ func (w *worker) fill(q []pending) ([]pending, error) {
 	if err != nil {
 		return q, err
 	}
+	w.noteGaps()
 	for _, e := range entries {
 		rec, err := record.Decode(e.Data)
 		if err != nil {
@@ -170,6 +171,21 @@ func (w *worker) fill(q []pending) ([]pending, error) {
 		q = append(q, pending{idx: e.Index, off: e.Offset, rec: rec, size: len(rec.Body)})
 	}
 	return q, nil
+}
+
+// noteGaps counts and logs records the log could not give back (damaged on
+// disk, or in a segment that is gone). Their points are unknown, so the
+// "corrupt" and "missing" drop reasons count records, not points.
+func (w *worker) noteGaps() {
+	for _, g := range w.reader.Gaps() {
+		if g.Reason == wal.GapTruncated {
+			continue // delivered already: truncation follows the cursors
+		}
+		n := g.To - g.From + 1
+		w.count(&w.dropped, g.Reason.String(), n)
+		w.log.Error("log records could not be read and were skipped; this backend misses them",
+			"from", g.From, "to", g.To, "records", n, "reason", g.Reason.String())
+	}
 }
 
 // advance moves the cursor to the first record still queued.
@@ -187,11 +203,14 @@ func (w *worker) advance(q []pending) {
 
 // batchLen returns how many queued records go into the next request:
 // consecutive writes with the same destination and credentials, up to
-// maxBatch bytes (at least one record, however large).
+// maxBatch bytes (at least one record, however large). A record whose last
+// line would run on into the next body (FlagOpenEnd) ends the batch, so
+// that joining bodies never changes what a backend parses.
 func batchLen(q []pending, maxBatch int) int {
 	size := q[0].size
 	n := 1
-	for n < len(q) && record.SameBatch(&q[0].rec, &q[n].rec) && size+q[n].size <= maxBatch {
+	for n < len(q) && q[n-1].rec.Flags&record.FlagOpenEnd == 0 &&
+		record.SameBatch(&q[0].rec, &q[n].rec) && size+q[n].size <= maxBatch {
 		size += q[n].size
 		n++
 	}
@@ -203,27 +222,10 @@ func batchLen(q []pending, maxBatch int) int {
 // that stopped it, if any.
 func (w *worker) send(ctx context.Context, recs []pending) (int, *backend.Result) {
 	first := &recs[0].rec
-	b := backend.Batch{DB: first.DB, RP: first.RP, Org: first.Org,
-		Precision: lineproto.Precision(first.Precision), Auth: first.Auth,
-		Bodies: make([][]byte, len(recs))}
-	for i := range recs {
-		b.Bodies[i] = recs[i].rec.Body
-	}
-	start := time.Now()
-	var res backend.Result
-	if first.Kind == record.KindQuery {
-		res = w.client.Exec(ctx, first)
-	} else {
-		res = w.client.Write(ctx, &b)
-	}
-	w.requests.Add(1)
-	w.r.metrics.observeRequest(w.r.opts.Name, w.name, res.Reason, time.Since(start))
+	res := w.attempt(ctx, recs)
 	switch res.Class {
 	case backend.Accepted:
-		for i := range recs {
-			w.r.tracker.report(recs[i].idx, w.bit, &res)
-			w.delivered.Add(uint64(recs[i].rec.Lines))
-		}
+		w.accepted(recs, &res)
 		return len(recs), nil
 	case backend.Transient:
 		if ctx.Err() == nil {
@@ -255,6 +257,35 @@ func (w *worker) send(ctx context.Context, recs []pending) (int, *backend.Result
 		return 1, nil
 	}
 	return w.mismatch(ctx, &recs[0], &res)
+}
+
+// attempt sends recs as one request (a write batch, or one schema change)
+// and returns the classified answer.
+func (w *worker) attempt(ctx context.Context, recs []pending) backend.Result {
+	first := &recs[0].rec
+	start := time.Now()
+	var res backend.Result
+	if first.Kind == record.KindQuery {
+		res = w.client.Exec(ctx, first)
+	} else {
+		b := backend.Batch{DB: first.DB, RP: first.RP, Org: first.Org,
+			Precision: lineproto.Precision(first.Precision), Auth: first.Auth,
+			Bodies: make([][]byte, len(recs))}
+		for i := range recs {
+			b.Bodies[i] = recs[i].rec.Body
+		}
+		res = w.client.Write(ctx, &b)
+	}
+	w.requests.Add(1)
+	w.r.metrics.observeRequest(w.r.opts.Name, w.name, res.Reason, time.Since(start))
+	return res
+}
+
+func (w *worker) accepted(recs []pending, res *backend.Result) {
+	for i := range recs {
+		w.r.tracker.report(recs[i].idx, w.bit, res)
+		w.delivered.Add(uint64(recs[i].rec.Lines))
+	}
 }
 
 // sendEach sends the parts one after the other.
@@ -310,11 +341,21 @@ func abs(x int) int {
 	return x
 }
 
+// logText shortens a backend's error for the log: InfluxDB echoes the
+// offending line, and a log must not carry whole request bodies.
+func logText(s string) string {
+	const max = 300
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
 // reject counts and logs a record this backend refused as bad data.
 func (w *worker) reject(p *pending, res *backend.Result) {
 	w.count(&w.rejected, res.Reason, uint64(p.rec.Lines))
 	w.throttled(res.Reason, "backend rejected a write as bad data; not retried",
-		"db", p.rec.DB, "status", res.Status, "error", res.Message())
+		"db", p.rec.DB, "status", res.Status, "error", logText(res.Message()))
 }
 
 // mismatch resolves a refusal that depends on this backend's own state
@@ -346,10 +387,21 @@ func (w *worker) mismatch(ctx context.Context, p *pending, res *backend.Result) 
 			return 0, res
 		}
 		w.retries.Add(1)
-		n, fail := w.send(ctx, []pending{*p})
-		if fail == nil || ctx.Err() != nil {
-			return n, fail
+		again := w.attempt(ctx, []pending{*p})
+		switch again.Class {
+		case backend.Accepted:
+			w.accepted([]pending{*p}, &again)
+			return 1, nil
+		case backend.Rejected:
+			w.reject(p, &again)
+			return 1, nil
+		case backend.TooLarge:
+			return w.sendSplit(ctx, *p, &again)
 		}
+		if ctx.Err() != nil {
+			return 0, &again
+		}
+		// Still refused, or failing: keep trying until the deadline.
 	}
 	return w.deadLetter(p, res)
 }
@@ -366,10 +418,11 @@ func (w *worker) deadLetter(p *pending, res *backend.Result) (int, *backend.Resu
 	if _, ok := w.missing[key]; !ok {
 		w.missing[key] = time.Now()
 		w.log.Warn("backend refuses writes that other replicas may accept; moving them to its dead-letter store",
-			"db", p.rec.DB, "rp", p.rec.RP, "status", res.Status, "error", res.Message(),
+			"db", p.rec.DB, "rp", p.rec.RP, "status", res.Status, "error", logText(res.Message()),
 			"hint", "fix the backend's schema or users, then run: influxgate dead-letter replay")
 	}
 	w.deadLetters.Add(1)
+	w.r.metrics.deadLettered(w.r.opts.Name, w.name, res.Reason)
 	return 1, nil
 }
 

@@ -17,6 +17,8 @@ type health struct {
 	Status  string        `json:"status"`
 	Version string        `json:"version"`
 	Checks  []healthCheck `json:"checks"`
+	// UDP describes every [[udp]] listener (influxgate's own addition).
+	UDP []udpHealth `json:"udp,omitempty"`
 }
 
 type healthCheck struct {
@@ -40,8 +42,26 @@ type healthCheck struct {
 
 // serveHealth answers 200 when the listener accepts writes (its log is
 // writable) and 503 when it does not, whatever the backends' states: a
-// write accepted while a backend is down is still delivered later.
+// write accepted while a backend is down is still delivered later. With
+// ?verbose it answers the same status with a text table for people.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener) {
+	h, status := s.healthOf(l)
+	if verbose(r) {
+		writeHealthText(w, status, h)
+		return
+	}
+	writeJSON(w, status, h)
+}
+
+// verbose reports a ?verbose parameter that is not "false" or "0".
+func verbose(r *http.Request) bool {
+	q := r.URL.Query()
+	v := q.Get("verbose")
+	return q.Has("verbose") && v != "0" && v != "false"
+}
+
+// healthOf builds the health answer of a listener and its HTTP status.
+func (s *Server) healthOf(l *listener) (health, int) {
 	st := l.relay.Stats()
 	h := health{Name: "influxgate", Status: "pass", Version: s.opts.Version}
 	down, behind := 0, 0
@@ -83,5 +103,6 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener
 		h.Message = fmt.Sprintf("ready for writes; %d of %d backends live, %d replaying, %d down",
 			len(st.Backends)-down-behind, len(st.Backends), behind, down)
 	}
-	writeJSON(w, status, h)
+	h.UDP = s.udpHealth()
+	return h, status
 }

@@ -6,27 +6,40 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/influxgate/influxgate/internal/auth"
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/ingest"
+	"github.com/influxgate/influxgate/internal/query"
 )
 
 // routes: writes and queries pass the gateway's credential check (when
-// mode = "gateway"); /ping, /health and /metrics stay open, as InfluxDB
-// keeps /ping open, so load balancers and Prometheus need no secret.
-func (s *Server) routes(l *listener, writes *ingest.Handler, gate *auth.Gateway) http.Handler {
+// mode = "gateway"); /ping, /health, /metrics and the status page stay
+// open, as InfluxDB keeps /ping open, so load balancers, Prometheus and
+// people need no secret (none of them shows data or credentials). The
+// profiler is served only when [debug] pprof = true.
+func (s *Server) routes(l *listener, cfg *config.Config, hc config.HTTPConfig, writes *ingest.Handler, queries *query.Handler, gate *auth.Gateway) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/write", gate.Middleware(http.HandlerFunc(writes.ServeV1)))
 	mux.Handle("/api/v2/write", gate.Middleware(http.HandlerFunc(writes.ServeV2)))
-	mux.Handle("/query", gate.Middleware(http.HandlerFunc(l.queries.ServeQuery)))
-	mux.Handle("/api/v2/query", gate.Middleware(http.HandlerFunc(l.queries.ServeFlux)))
-	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, l.cfg.DefaultPingResponse) })
+	mux.Handle("/query", gate.Middleware(http.HandlerFunc(queries.ServeQuery)))
+	mux.Handle("/api/v2/query", gate.Middleware(http.HandlerFunc(queries.ServeFlux)))
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, hc.DefaultPingResponse) })
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, r, l) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.status.Register(mux)
+	if cfg.Debug.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return s.commonHeaders(mux)
 }
 
@@ -90,20 +103,23 @@ func (s *Server) servePing(w http.ResponseWriter, r *http.Request, status int) {
 // probeVersions learns the backends' version from their /ping, at start
 // and every 30 s.
 func (s *Server) probeVersions(ctx context.Context) {
-	var clients []*backend.Client
-	for _, hc := range s.cfg.HTTP {
-		for _, o := range hc.Outputs {
-			if c, err := backend.New(o); err == nil {
-				clients = append(clients, c)
-				defer c.Close()
-			}
-		}
-	}
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
-		for _, c := range clients {
-			if v, err := c.Ping(ctx); err == nil && v != "" && v != "unknown" {
+		s.mu.Lock()
+		var outputs []config.OutputConfig
+		for _, hc := range s.cfg.HTTP {
+			outputs = append(outputs, hc.Outputs...)
+		}
+		s.mu.Unlock()
+		for _, o := range outputs {
+			c, err := backend.New(o)
+			if err != nil {
+				continue
+			}
+			v, err := c.Ping(ctx)
+			c.Close()
+			if err == nil && v != "" && v != "unknown" {
 				s.backendVersion.Store(v)
 				break
 			}

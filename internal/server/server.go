@@ -1,7 +1,8 @@
 // Package server assembles influxgate from a config: one relay and one
-// HTTP listener per [[http]] section, the data-directory lock, TLS, the
-// routes (/write, /api/v2/write, /ping, /health, /metrics) and the
-// two-phase shutdown.
+// HTTP listener per [[http]] section, one UDP listener (with a relay when it
+// has HTTP outputs) per [[udp]] section, the data-directory lock, TLS, the
+// routes (/write, /api/v2/write, /ping, /health, /metrics, the status page),
+// reloads and the two-phase shutdown.
 package server
 
 import (
@@ -13,8 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/influxgate/influxgate/internal/ingest"
 	"github.com/influxgate/influxgate/internal/query"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/status"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -38,15 +38,26 @@ type Options struct {
 
 // Server is a running influxgate.
 type Server struct {
-	cfg       *config.Config
-	opts      Options
-	logger    *slog.Logger
-	reg       *prometheus.Registry
-	listeners []*listener
-	unlock    func() error
+	opts   Options
+	logger *slog.Logger
+	reg    *prometheus.Registry
+	status *status.Page
+	unlock func() error
 	// backendVersion is the X-Influxdb-Version last seen from a backend,
 	// passed on so clients see the version of the servers behind.
 	backendVersion atomic.Value
+
+	relayMetrics  *relay.Metrics
+	ingestMetrics *ingest.Metrics
+	queryMetrics  *query.Metrics
+
+	// mu guards cfg and listeners, which a reload replaces.
+	mu        sync.Mutex
+	cfg       *config.Config
+	listeners []*listener
+	udp       []*udpListener // [[udp]] sections; a reload leaves them alone
+	serving   bool
+	errs      chan error // a listener's Serve failed
 }
 
 type listener struct {
@@ -56,19 +67,31 @@ type listener struct {
 	queries *query.Handler
 	ln      net.Listener
 	srv     *http.Server
+	// handler is swapped by a reload (auth, query routing, write options)
+	// while connections stay open.
+	handler atomic.Pointer[http.Handler]
+}
+
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*l.handler.Load()).ServeHTTP(w, r)
 }
 
 // New locks the data directory, opens a relay per [[http]] section and
 // binds every listener, so that every start-up problem is reported before
 // anything is served.
-func New(cfg *config.Config, opts Options) (s *Server, err error) {
+func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, opts: opts, logger: opts.Logger.With("component", "server"),
-		reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, opts: opts, logger: opts.Logger.With("component", "server"),
+		reg: prometheus.NewRegistry(), errs: make(chan error, 16)}
 	s.backendVersion.Store("")
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.relayMetrics = relay.NewMetrics(s.reg)
+	s.ingestMetrics = ingest.NewMetrics(s.reg)
+	s.queryMetrics = query.NewMetrics(s.reg)
+	s.status = status.New(status.Options{Version: opts.Version, Sources: s.statusSources,
+		AcceptedPoints: s.ingestMetrics.AcceptedPoints})
 	defer func() {
 		if err != nil {
 			s.closeAll(context.Background())
@@ -77,69 +100,95 @@ func New(cfg *config.Config, opts Options) (s *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
+	registerMetrics(s.reg, opts.Version, cfg.DataDir)
 	if s.unlock, err = wal.LockDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	syncMode, err := wal.ParseSyncMode(cfg.Sync)
-	if err != nil {
-		return nil, err
-	}
-	consistency, err := relay.ParseConsistency(cfg.Consistency, relay.Any)
-	if err != nil {
-		return nil, fmt.Errorf("consistency: %w", err)
-	}
-	relayMetrics := relay.NewMetrics(s.reg)
-	ingestMetrics := ingest.NewMetrics(s.reg)
-	queryMetrics := query.NewMetrics(s.reg)
 	for _, hc := range cfg.HTTP {
-		r, err := relay.New(relay.Options{
-			Name:            hc.Name,
-			Dir:             filepath.Join(cfg.DataDir, DirName(hc.Name)),
-			Outputs:         hc.Outputs,
-			Sync:            syncMode,
-			SyncInterval:    cfg.SyncInterval,
-			WriteTimeout:    cfg.WriteTimeout,
-			DeadLetterAfter: cfg.DeadLetterAfter,
-			Logger:          opts.Logger,
-			Metrics:         relayMetrics,
-		})
+		l, err := s.openListener(cfg, hc)
 		if err != nil {
 			return nil, err
 		}
-		relayMetrics.Track(r)
-		l := &listener{name: hc.Name, cfg: hc, relay: r}
 		s.listeners = append(s.listeners, l)
-		writes := ingest.New(r, ingest.Options{
-			MaxBodySize:            cfg.MaxBodySize,
-			DefaultRetentionPolicy: hc.DefaultRetentionPolicy,
-			Consistency:            consistency,
-			Logger:                 opts.Logger,
-			Metrics:                ingestMetrics,
-		})
-		gate := auth.New(hc.Auth)
-		if l.queries, err = query.New(query.Options{
-			Relay: r, Outputs: hc.Outputs, Query: hc.Query, Consistency: consistency,
-			Gateway: gate != nil, Logger: opts.Logger, Metrics: queryMetrics,
-		}); err != nil {
-			return nil, err
-		}
-		l.srv = &http.Server{
-			Handler:           s.routes(l, writes, gate),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(opts.Logger.With("component", "http", "listener", hc.Name).Handler(), slog.LevelDebug),
-		}
-		if l.ln, err = s.listen(hc); err != nil {
-			return nil, err
-		}
+	}
+	if err := s.openUDP(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+// openListener opens the relay of one [[http]] section, builds its
+// handlers and binds its address.
+func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listener, error) {
+	syncMode, err := wal.ParseSyncMode(cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
+	r, err := relay.New(relay.Options{
+		Name:            hc.Name,
+		Dir:             cfg.ListenerDir(hc.Name),
+		Outputs:         hc.Outputs,
+		Sync:            syncMode,
+		SyncInterval:    cfg.SyncInterval,
+		WriteTimeout:    cfg.WriteTimeout,
+		DeadLetterAfter: cfg.DeadLetterAfter,
+		Logger:          s.opts.Logger,
+		Metrics:         s.relayMetrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{name: hc.Name, cfg: hc, relay: r}
+	if err := s.setHandler(l, cfg, hc); err != nil {
+		r.Close(context.Background())
+		return nil, err
+	}
+	l.srv = &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.opts.Logger.With("component", "http", "listener", hc.Name).Handler(), slog.LevelDebug),
+	}
+	if l.ln, err = s.listen(hc); err != nil {
+		l.queries.Close()
+		r.Close(context.Background())
+		return nil, err
+	}
+	s.relayMetrics.Track(r)
+	return l, nil
+}
 
-// DirName makes a listener name safe as a directory name.
-func DirName(name string) string { return unsafeName.ReplaceAllString(name, "_") }
+// setHandler builds the listener's routes from the config and swaps them
+// in; the previous query gateway's connections are released.
+func (s *Server) setHandler(l *listener, cfg *config.Config, hc config.HTTPConfig) error {
+	consistency, err := relay.ParseConsistency(cfg.Consistency, relay.Any)
+	if err != nil {
+		return fmt.Errorf("consistency: %w", err)
+	}
+	writes := ingest.New(l.relay, ingest.Options{
+		MaxBodySize:            cfg.MaxBodySize,
+		DefaultRetentionPolicy: hc.DefaultRetentionPolicy,
+		Consistency:            consistency,
+		Logger:                 s.opts.Logger,
+		Metrics:                s.ingestMetrics,
+	})
+	gate := auth.New(hc.Auth)
+	queries, err := query.New(query.Options{
+		Relay: l.relay, Outputs: hc.Outputs, Query: hc.Query, Consistency: consistency,
+		Gateway: gate != nil, Logger: s.opts.Logger, Metrics: s.queryMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	h := s.routes(l, cfg, hc, writes, queries, gate)
+	old := l.queries
+	l.queries = queries
+	l.handler.Store(&h)
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
 
 func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 	ln, err := net.Listen("tcp", hc.BindAddr)
@@ -163,6 +212,8 @@ func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 
 // Addrs returns the bound address of every HTTP listener, in config order.
 func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]string, len(s.listeners))
 	for i, l := range s.listeners {
 		out[i] = l.ln.Addr().String()
@@ -170,11 +221,18 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
-// Relays returns the relays, in config order.
-func (s *Server) Relays() []*relay.Relay {
-	out := make([]*relay.Relay, len(s.listeners))
-	for i, l := range s.listeners {
-		out[i] = l.relay
+// statusSources lists the relays (HTTP and UDP) for the status page.
+func (s *Server) statusSources() []status.Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []status.Source
+	for _, l := range s.listeners {
+		out = append(out, l.relay)
+	}
+	for _, u := range s.udp {
+		if u.relay != nil {
+			out = append(out, u.relay)
+		}
 	}
 	return out
 }
@@ -183,65 +241,88 @@ func (s *Server) Relays() []*relay.Relay {
 // in-flight requests finish within shutdown-timeout, let the workers
 // deliver what they can in what is left of it, persist cursors, close.
 func (s *Server) Run(ctx context.Context) error {
-	errs := make(chan error, len(s.listeners))
+	s.mu.Lock()
 	for _, l := range s.listeners {
-		l.relay.Start()
-		s.logger.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(),
-			"tls", l.cfg.SSLCombinedPEM != "" || l.cfg.TLSCert != "", "outputs", len(l.cfg.Outputs))
-		go func() {
-			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- fmt.Errorf("listener %s: %w", l.name, err)
-			}
-		}()
+		s.serve(l)
 	}
+	s.serving = true
+	s.mu.Unlock()
+	s.startUDP()
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	go s.probeVersions(probeCtx)
+	go s.status.Run(probeCtx)
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-errs:
+	case runErr = <-s.errs:
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	s.closeAll(sctx)
+	s.closeListeners(sctx, s.listeners)
+	s.listeners = nil
+	s.closeUDPListeners() // their last lines go to their relays
+	s.closeUDPRelays(sctx)
+	if s.unlock != nil {
+		_ = s.unlock()
+		s.unlock = nil
+	}
 	s.logger.Info("stopped")
 	return runErr
 }
 
+// serve starts a listener's relay and HTTP server; s.mu is held.
+func (s *Server) serve(l *listener) {
+	l.relay.Start()
+	s.logger.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(),
+		"tls", l.cfg.SSLCombinedPEM != "" || l.cfg.TLSCert != "", "outputs", len(l.cfg.Outputs))
+	go func() {
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errs <- fmt.Errorf("listener %s: %w", l.name, err)
+		}
+	}()
+}
+
+// closeAll releases everything New opened when start-up fails.
 func (s *Server) closeAll(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, l := range s.listeners {
-		if l.srv != nil && l.ln != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := l.srv.Shutdown(ctx); err != nil {
-					s.logger.Warn("in-flight requests cut off at shutdown", "listener", l.name, "err", err)
-					l.srv.Close()
-				}
-				l.ln.Close() // in case Serve never started
-			}()
-		} else if l.ln != nil {
-			l.ln.Close()
-		}
-	}
-	wg.Wait()
-	for _, l := range s.listeners {
-		// Give the workers at most a few seconds to catch up: the data is
-		// safe in the log either way.
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if l.queries != nil {
-			l.queries.Close()
-		}
-		if err := l.relay.Close(dctx); err != nil {
-			s.logger.Error("closing relay", "listener", l.name, "err", err)
-		}
-		cancel()
-	}
+	s.closeListeners(ctx, s.listeners)
+	s.listeners = nil
+	s.closeUDPListeners() // their last lines go to their relays
+	s.closeUDPRelays(ctx)
 	if s.unlock != nil {
 		_ = s.unlock()
 		s.unlock = nil
+	}
+}
+
+// closeListeners shuts listeners down in two phases: the HTTP servers stop
+// accepting and finish in-flight requests, then each relay gets a few
+// seconds to catch up before it persists its cursors and closes its log.
+func (s *Server) closeListeners(ctx context.Context, ls []*listener) {
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Shutdown(ctx); err != nil {
+				s.logger.Warn("in-flight requests cut off at shutdown", "listener", l.name, "err", err)
+				l.srv.Close()
+			}
+			l.ln.Close() // in case Serve never started
+		}()
+	}
+	wg.Wait()
+	for _, l := range ls {
+		// The data is safe in the log either way.
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		l.queries.Close()
+		if err := l.relay.Close(dctx); err != nil {
+			s.logger.Error("closing relay", "listener", l.name, "err", err)
+		}
+		s.relayMetrics.Untrack(l.relay)
+		cancel()
 	}
 }

@@ -20,6 +20,7 @@ type instanceConfig struct {
 	auth     bool
 	flux     bool
 	udp      *UDPOptions
+	tls      *TLSOptions
 	extra    string // Options.ExtraConfig
 }
 
@@ -95,6 +96,11 @@ func (c instanceConfig) base() map[string]any {
 		doc["reporting-disabled"] = true
 		httpCfg["flux-enabled"] = c.flux
 		httpCfg["flux-log-enabled"] = false
+	}
+	if c.tls != nil {
+		httpCfg["https-enabled"] = true
+		httpCfg["https-certificate"] = c.tls.CertFile
+		httpCfg["https-private-key"] = c.tls.KeyFile
 	}
 	if c.udp != nil {
 		db := c.udp.Database

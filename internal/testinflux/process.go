@@ -93,6 +93,7 @@ func (s *Server) launch() error {
 		auth:     s.opts.Auth,
 		flux:     s.opts.Flux,
 		udp:      s.opts.UDP,
+		tls:      s.opts.TLS,
 		extra:    s.opts.ExtraConfig,
 	}
 	text, err := cfg.render()

@@ -1,6 +1,7 @@
 package testinflux
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,6 +55,10 @@ type Options struct {
 	Flux bool
 	// UDP, if set, enables one [[udp]] listener on a free port (UDPAddr).
 	UDP *UDPOptions
+	// TLS, if set, serves HTTPS with the given certificate and key (PEM
+	// files): URL() then starts with https://. The harness's own client
+	// does not verify the certificate.
+	TLS *TLSOptions
 	// ExtraConfig is TOML merged into the generated config: its tables merge
 	// key by key into the generated ones (its values win), its arrays of
 	// tables ([[graphite]], another [[udp]] on a port from FreeUDPPort) are
@@ -69,6 +74,12 @@ type Options struct {
 	// StartTimeout bounds each wait for /ping; zero means 30 s, or 2 min
 	// with Flux.
 	StartTimeout time.Duration
+}
+
+// TLSOptions names the certificate and key influxd serves HTTPS with.
+type TLSOptions struct {
+	CertFile string
+	KeyFile  string
 }
 
 // UDPOptions configures the [[udp]] listener.
@@ -186,8 +197,9 @@ func newServer(opts Options, dir string) (*Server, error) {
 		client: &http.Client{
 			// Its own transport, so that idle connections to a stopped
 			// server can be dropped without touching anyone else's.
-			Transport: &http.Transport{MaxIdleConnsPerHost: 8},
-			Timeout:   2 * time.Minute,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 8,
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: opts.TLS != nil}}, //nolint:gosec // test servers
+			Timeout: 2 * time.Minute,
 		},
 	}
 	if s.timeout <= 0 {
@@ -199,8 +211,13 @@ func newServer(opts Options, dir string) (*Server, error) {
 	return s, nil
 }
 
-// URL is the HTTP base URL, "http://127.0.0.1:PORT".
-func (s *Server) URL() string { return "http://" + s.Addr() }
+// URL is the HTTP base URL, "http://127.0.0.1:PORT" (https with TLS).
+func (s *Server) URL() string {
+	if s.opts.TLS != nil {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
 
 // Addr is the HTTP address, "127.0.0.1:PORT".
 func (s *Server) Addr() string { return loopback(s.httpPort) }

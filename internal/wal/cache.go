@@ -130,6 +130,16 @@ func (c *tailCache) firstAtOffset(off int64) (cacheEntry, bool) {
 	return live[lo], true
 }
 
+// first returns the index of the oldest cached record, 0 if none.
+func (c *tailCache) first() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.start == len(c.ents) {
+		return 0
+	}
+	return c.ents[c.start].index
+}
+
 func (c *tailCache) size() (int, int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -219,6 +220,35 @@ func (s *frameScanner) frameAt(pos int64, wantPayload bool) (h frameHeader, payl
 		return h, nil, false, nil
 	}
 	return h, payload, true, nil
+}
+
+// appendPayload verifies the payload of the frame at pos (header h) and
+// appends it to dst. Large payloads are read straight into dst rather than
+// through the window, so a 25 MB record is not held twice.
+func (s *frameScanner) appendPayload(dst []byte, pos int64, h frameHeader) ([]byte, bool, error) {
+	n, at := int(h.length), pos+frameHeaderLen
+	if at+int64(n) > s.end {
+		return dst, false, nil
+	}
+	if n <= scanWindow {
+		b, err := s.bytesAt(at, n)
+		if err != nil {
+			return dst, false, ignoreEOF(err)
+		}
+		if crc(b) != h.dataCRC {
+			return dst, false, nil
+		}
+		return append(dst, b...), true, nil
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	if m, err := s.f.ReadAt(dst[start:], at); m < n {
+		return dst[:start], false, ignoreEOF(err)
+	}
+	if crc(dst[start:]) != h.dataCRC {
+		return dst[:start], false, nil
+	}
+	return dst, true, nil
 }
 
 // resync searches forward from pos for the next valid frame (header and

@@ -311,46 +311,47 @@ func (l *Log) segLastLocked(i int) uint64 {
 func (l *Log) TruncateFront(before uint64) error {
 	l.truncMu.Lock()
 	defer l.truncMu.Unlock()
-	l.mu.RLock()
+	l.mu.Lock()
 	if l.closed {
-		l.mu.RUnlock()
+		l.mu.Unlock()
 		return ErrClosed
 	}
-	var victims []string
-	for i := 0; i < len(l.segs)-1 && l.segs[i+1].base <= before; i++ {
-		victims = append(victims, l.segs[i].path)
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n+1].base <= before {
+		n++
 	}
-	l.mu.RUnlock()
-	if len(victims) == 0 {
+	if n == 0 {
+		l.mu.Unlock()
 		return nil
 	}
-	removed := 0
-	var err error
-	for _, p := range victims {
-		if rerr := l.fs.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			err = fmt.Errorf("wal: truncate front: %w", rerr)
-			break
-		}
-		removed++
-	}
-	if removed > 0 {
-		// Only TruncateFront removes segments from the front, and it holds
-		// truncMu, so the removed ones are still the first `removed`.
-		l.mu.Lock()
-		l.segs = append([]segment(nil), l.segs[removed:]...)
-		first := l.segs[0].base
-		for from := range l.reported {
-			if from < first {
-				delete(l.reported, from)
-			}
-		}
-		l.mu.Unlock()
-		l.cache.dropBefore(first)
-		if serr := l.fs.SyncDir(l.opts.Dir); serr != nil && err == nil {
-			err = fmt.Errorf("wal: truncate front: sync dir: %w", serr)
+	// Drop them from the list before deleting the files: a reader that then
+	// fails to open one sees FirstIndex already past it and reports a
+	// truncation, not a missing segment.
+	victims := l.segs[:n:n]
+	l.segs = append([]segment(nil), l.segs[n:]...)
+	first := l.segs[0].base
+	for from := range l.reported {
+		if from < first {
+			delete(l.reported, from)
 		}
 	}
-	return err
+	l.mu.Unlock()
+	l.cache.dropBefore(first)
+	var errs []error
+	for _, s := range victims {
+		// A file that cannot be removed now is found again by the next Open,
+		// as the oldest segment, and truncated then.
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := l.fs.SyncDir(l.opts.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("sync dir: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("wal: truncate front: %w", err)
+	}
+	return nil
 }
 
 // Stats is a snapshot of the log's size and activity since Open.

@@ -30,6 +30,7 @@ const (
 	GapMissing                        // the segment file ends early or is gone
 )
 
+// String returns the reason as a word for logs and metrics labels.
 func (g GapReason) String() string {
 	switch g {
 	case GapTruncated:
@@ -167,27 +168,35 @@ func (r *Reader) Read(maxBytes int) ([]Entry, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	v := r.l.view()
-	if v.closed {
-		return nil, ErrClosed
-	}
 	r.trimBuffers()
-	if r.next < v.first {
-		r.skip(r.next, v.first-1, GapTruncated, "")
-		r.next, r.off = v.first, v.firstOffset
+	for {
+		v := r.l.view()
+		if v.closed {
+			return nil, ErrClosed
+		}
+		if r.next < v.first {
+			r.skip(r.next, v.first-1, GapTruncated, "")
+			r.next, r.off = v.first, v.firstOffset
+		}
+		if r.next > v.last {
+			return nil, nil
+		}
+		out := r.l.cache.read(r.out[:0], r.next, v.last, maxBytes)
+		if len(out) > 0 {
+			e := out[len(out)-1]
+			r.next, r.off = e.Index+1, e.Offset+e.Size
+			r.out = out
+			r.l.st.cacheHits.Add(uint64(len(out)))
+			return out, nil
+		}
+		out, err := r.readDisk(maxBytes, v.last)
+		if len(out) > 0 || err != nil {
+			return out, err
+		}
+		// Nothing read: every record up to v.last was skipped as lost (the
+		// next round returns nil at the end), or TruncateFront removed the
+		// segment under the reader (the next round reports the gap).
 	}
-	if r.next > v.last {
-		return nil, nil
-	}
-	out := r.l.cache.read(r.out[:0], r.next, v.last, maxBytes)
-	if len(out) > 0 {
-		e := out[len(out)-1]
-		r.next, r.off = e.Index+1, e.Offset+e.Size
-		r.out = out
-		r.l.st.cacheHits.Add(uint64(len(out)))
-		return out, nil
-	}
-	return r.readDisk(maxBytes, v.last)
 }
 
 // trimBuffers drops a buffer that one huge record made huge.
@@ -204,7 +213,11 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 		r.out, r.arena = out, arena
 		r.l.st.diskReads.Add(uint64(len(out)))
 	}()
+	cacheFirst := r.l.cache.first()
 	for r.next <= last {
+		if len(out) > 0 && cacheFirst != 0 && r.next >= cacheFirst {
+			break // caught up with the cache: the next Read is served from memory
+		}
 		seg, ok := r.l.segmentFor(r.next)
 		if !ok {
 			break // truncated meanwhile; the next Read reports it
@@ -241,15 +254,17 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 			if len(out) > 0 && int64(h.length) > budget {
 				return out, nil
 			}
-			_, payload, ok, err := r.sc.frameAt(pos, true)
+			start := len(arena)
+			var good bool
+			arena, good, err = r.sc.appendPayload(arena, pos, h)
 			if err != nil {
 				return out, fmt.Errorf("wal: read %s: %w", seg.path, err)
 			}
-			if !ok { // the header is sound, so only this record is lost
+			if !good { // the header is sound, so only this record is lost
 				r.skip(r.next, r.next, GapCorrupt, seg.path)
 			} else {
-				start := len(arena)
-				arena = append(arena, payload...)
+				// Earlier entries may point into an array append replaced;
+				// that array is left untouched until the next Read.
 				out = append(out, Entry{Index: r.next, Offset: r.off, Size: h.frameSize(),
 					Data: arena[start:len(arena):len(arena)]})
 				budget -= int64(h.length)

@@ -1,0 +1,105 @@
+package replica
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxgate/influxgate/internal/config"
+)
+
+func TestDirNameAndPaths(t *testing.T) {
+	if got := config.DirName("main/ä b.c-d_e"); got != "main___b.c-d_e" { // one '_' per character, as the daemon
+		t.Errorf("DirName = %q", got)
+	}
+	if got := MarkerPath("/d", "my listener", "b"); got != "/d/my_listener/diverged/b" {
+		t.Errorf("MarkerPath = %q", got)
+	}
+	if got := StatePath("/d", "main", "a", "b 2"); got != "/d/resync/main-a-b_2.json" {
+		t.Errorf("StatePath = %q", got)
+	}
+}
+
+func TestListenersAndPair(t *testing.T) {
+	out := func(names ...string) []config.OutputConfig {
+		var o []config.OutputConfig
+		for _, n := range names {
+			o = append(o, config.OutputConfig{Name: n, Location: "http://" + n + ":8086/write"})
+		}
+		return o
+	}
+	cfg := &config.Config{HTTP: []config.HTTPConfig{
+		{Name: "one", Outputs: out("a", "b")},
+		{Name: "two", Outputs: out("a", "b", "c")},
+		{Name: "solo", Outputs: out("x")},
+	}}
+	ls, err := Listeners(cfg, "")
+	if err != nil || len(ls) != 2 || ls[0].Name != "one" || ls[1].Name != "two" {
+		t.Errorf("Listeners: %v %v", ls, err)
+	}
+	if _, err := Listeners(cfg, "nope"); err == nil || !strings.Contains(err.Error(), `"one", "two", "solo"`) {
+		t.Errorf("unknown listener: %v", err)
+	}
+	if _, _, _, err := Pair(cfg, "", "a", "b"); err == nil || !strings.Contains(err.Error(), "-listener") {
+		t.Errorf("ambiguous pair: %v", err)
+	}
+	h, src, dst, err := Pair(cfg, "two", "a", "b")
+	if err != nil || h.Name != "two" || src.Name != "a" || dst.Name != "b" {
+		t.Errorf("pair in two: %v %v %v %v", h.Name, src.Name, dst.Name, err)
+	}
+	if h, _, dst, err := Pair(cfg, "", "c", "a"); err != nil || h.Name != "two" || dst.Name != "a" {
+		t.Errorf("only listener two has c: %v %v", h.Name, err)
+	}
+	for _, bad := range [][3]string{{"", "a", "a"}, {"", "a", "zz"}, {"one", "a", "c"}} {
+		if _, _, _, err := Pair(cfg, bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("Pair%v: no error", bad)
+		}
+	}
+}
+
+func TestSettleMarker(t *testing.T) {
+	T := time.Date(2024, 5, 1, 12, 0, 0, 123, time.UTC)
+	started := T.Add(time.Hour)
+	full := Coverage{AllDatabases: true, Started: started, Agreed: true}
+	tests := []struct {
+		name    string
+		mark    string // file content; "" for no file
+		c       func(c Coverage) Coverage
+		cleared bool
+		msg     string
+	}{
+		{"no mark", "", func(c Coverage) Coverage { return c }, false, ""},
+		{"full range", T.Format(time.RFC3339Nano) + "\n", func(c Coverage) Coverage { return c }, true, "cleared the divergence mark (diverged since 2024-05-01T12:00:00.000000123Z)"},
+		{"start before the mark", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.Start = T.Add(-time.Minute); return c }, true, "cleared"},
+		{"start at the mark", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.Start = T; return c }, true, "cleared"},
+		{"start after the mark", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.Start = T.Add(time.Nanosecond); return c }, false, "-start 2024-05-01T12:00:00.000000124Z is after the mark"},
+		{"end after the start of the resync", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.End = started; return c }, true, "cleared"},
+		{"end before the start of the resync", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.End = started.Add(-time.Second); return c }, false, "-end"},
+		{"one database", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.AllDatabases = false; return c }, false, "-db limited"},
+		{"differences remain", T.Format(time.RFC3339Nano), func(c Coverage) Coverage { c.Agreed = false; return c }, false, "still differ"},
+		{"marked after the resync started", started.Add(time.Second).Format(time.RFC3339Nano), func(c Coverage) Coverage { return c }, false, "skipped again"},
+		{"unreadable mark, full range", "garbage", func(c Coverage) Coverage { return c }, true, `unreadable time "garbage"`},
+		{"unreadable mark, -start", "garbage", func(c Coverage) Coverage { c.Start = T; return c }, false, "cannot be read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "main", "diverged", "b")
+			if tt.mark != "" {
+				os.MkdirAll(filepath.Dir(path), 0o700)
+				if err := os.WriteFile(path, []byte(tt.mark), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			msg, cleared, err := SettleMarker(path, tt.c(full))
+			if err != nil || cleared != tt.cleared || !strings.Contains(msg, tt.msg) {
+				t.Errorf("SettleMarker: cleared=%t %q %v; want cleared=%t and %q", cleared, msg, err, tt.cleared, tt.msg)
+			}
+			_, statErr := os.Stat(path)
+			if exists := statErr == nil; exists != (tt.mark != "" && !tt.cleared) {
+				t.Errorf("mark file exists=%t after cleared=%t", exists, cleared)
+			}
+		})
+	}
+}
