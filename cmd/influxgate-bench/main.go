@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -192,7 +193,7 @@ func (o *options) pinSelf() error {
 	if err != nil {
 		return err
 	}
-	taskset, err := lookPath("taskset")
+	taskset, err := exec.LookPath("taskset")
 	if err != nil {
 		return fmt.Errorf("-pin needs taskset: %w", err)
 	}

@@ -14,8 +14,6 @@ import (
 	"github.com/influxgate/influxgate/internal/bench"
 )
 
-func lookPath(name string) (string, error) { return exec.LookPath(name) }
-
 // run builds what is needed, runs the scenarios and prints the report.
 func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	scenarios, err := bench.FindScenarios(o.scenarios, o.long)
