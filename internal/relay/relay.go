@@ -104,8 +104,13 @@ func New(opts Options) (*Relay, error) {
 		return nil, fmt.Errorf("relay %s: %w", opts.Name, err)
 	}
 	l, err := wal.Open(wal.Options{
-		Dir:          filepath.Join(opts.Dir, "log"),
-		SegmentSize:  segmentSize(opts),
+		Dir:         filepath.Join(opts.Dir, "log"),
+		SegmentSize: segmentSize(opts),
+		// A caught-up backend reads a record milliseconds after its
+		// append; 8 MiB covers tens of milliseconds at full speed and
+		// keeps the process small. A backend further behind reads the
+		// segment files (the page cache, usually).
+		CacheBytes:   8 << 20,
 		Sync:         opts.Sync,
 		SyncInterval: opts.SyncInterval,
 		Logger:       logger,
