@@ -306,6 +306,11 @@ func readBounded(r io.Reader) ([]byte, error) {
 		// Drain a little more so the connection can be reused.
 		_, _ = io.CopyN(io.Discard, r, 256<<10)
 	}
+	if len(body) == 0 {
+		// ReadAll's first buffer: an empty answer (every 204) must not
+		// keep half a kilobyte alive wherever the result is remembered.
+		body = nil
+	}
 	return body, err
 }
 

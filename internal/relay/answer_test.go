@@ -161,3 +161,17 @@ func TestBatchLenStopsAfterAnOpenEndedBody(t *testing.T) {
 		t.Errorf("batchLen within 25 bytes = %d, want 2", n)
 	}
 }
+
+// A write's acceptance keeps no body in the verdict ring: one per record
+// would pin megabytes (64 Ki slots) while a backend is down.
+func TestAcceptedWritesKeepNoBody(t *testing.T) {
+	tr := newTracker()
+	tr.report(3, bA, &backend.Result{Class: backend.Accepted, Status: 204, Body: make([]byte, 0, 512)})
+	if o, _ := tr.lookup(3); o.okBody != nil || o.okStatus != 0 {
+		t.Errorf("a 204 left a body in the ring: %+v", o)
+	}
+	tr.report(4, bA, &backend.Result{Class: backend.Accepted, Status: 200, Body: []byte(`{"results":[{"statement_id":0}]}`)})
+	if o, _ := tr.lookup(4); o.okStatus != 200 || len(o.okBody) == 0 {
+		t.Errorf("a schema change's results were not kept: %+v", o)
+	}
+}

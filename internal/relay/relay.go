@@ -177,6 +177,7 @@ func (r *Relay) newWorker(i int, o config.OutputConfig) (*worker, error) {
 		capBytes: int64(o.BufferSizeMB) << 20,
 		maxBatch: o.MaxBatchKB << 10,
 		missing:  make(map[string]time.Time),
+		overCap:  make(chan struct{}, 1),
 		dead:     &deadLetters{dir: filepath.Join(r.opts.Dir, "deadletter", o.Name)},
 	}
 	if w.maxBatch <= 0 {
@@ -310,6 +311,10 @@ func (r *Relay) Write(ctx context.Context, rec *record.Record, c Consistency) An
 	}
 	if r.appendErr.Swap(nil) != nil {
 		r.logger.Info("write log accepts appends again")
+	}
+	end := r.log.EndOffset()
+	for _, w := range r.workers {
+		w.noteAppend(end)
 	}
 	all := r.targets(rec)
 	if c == Any && live&all == 0 {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"math/bits"
+	"net/http"
 	"sync"
 
 	"github.com/influxgate/influxgate/internal/backend"
@@ -68,7 +69,9 @@ func (t *tracker) report(idx uint64, bit uint64, res *backend.Result) {
 func apply(o *outcome, bit uint64, res *backend.Result) {
 	switch res.Class {
 	case backend.Accepted:
-		if o.accepted == 0 {
+		if o.accepted == 0 && res.Status != http.StatusNoContent {
+			// A schema change's results; a write's 204 has no body, and
+			// the ring must not hold one per record.
 			o.okStatus, o.okBody = res.Status, res.Body
 		}
 		o.accepted |= bit

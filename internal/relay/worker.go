@@ -80,6 +80,7 @@ type worker struct {
 	// since the time given); only the worker goroutine touches it.
 	missing map[string]time.Time
 	dead    *deadLetters
+	overCap chan struct{} // buffered(1): the backlog went over its cap
 }
 
 func (w *worker) State() State { return State(w.state.Load()) }
@@ -146,8 +147,33 @@ func (w *worker) loop(ctx context.Context) {
 		}
 		w.setState(StateDown, logText(fail.Message()))
 		w.retries.Add(1)
-		sleep(ctx, backoff(attempt, w.out.MaxDelayInterval, fail.RetryAfter))
+		w.backoffSleep(ctx, backoff(attempt, w.out.MaxDelayInterval, fail.RetryAfter))
 		attempt++
+	}
+}
+
+// backoffSleep waits d, or less when the backlog outgrows its cap
+// (drop-oldest must act while the backend is down, not only between
+// retries, or the backlog could overshoot the cap by the ingest rate times
+// max-delay-interval).
+func (w *worker) backoffSleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-w.overCap:
+	}
+}
+
+// noteAppend is called after every append: it wakes a worker in backoff
+// whose backlog went over its drop-oldest cap.
+func (w *worker) noteAppend(end int64) {
+	if w.capBytes > 0 && w.out.Overflow != "reject" && end-w.nextOffset.Load() > w.capBytes {
+		select {
+		case w.overCap <- struct{}{}:
+		default:
+		}
 	}
 }
 
