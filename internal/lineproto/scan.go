@@ -147,6 +147,24 @@ func isPoint(line []byte) bool {
 	return s < len(line) && line[s] != '#'
 }
 
+// isPlain reports whether body holds neither '"' nor '\\': then every line
+// ends at the next '\n', and one vectorised pass per byte over the whole
+// body replaces two short ones per line.
+func isPlain(body []byte) bool {
+	return bytes.IndexByte(body, '"') < 0 && bytes.IndexByte(body, '\\') < 0
+}
+
+// lineEnd is nextLine with the answer for a plain body known in advance.
+func lineEnd(body []byte, i int, plainBody bool) (end int, plain bool) {
+	if !plainBody {
+		return nextLine(body, i)
+	}
+	if nl := bytes.IndexByte(body[i:], '\n'); nl >= 0 {
+		return i + nl, true
+	}
+	return len(body), true
+}
+
 // IsPoint reports whether line, as passed by Lines, is a point line rather
 // than a blank line or a comment, which InfluxDB skips. Malformed lines are
 // point lines too.

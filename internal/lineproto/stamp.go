@@ -39,8 +39,9 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 	base := len(dst)
 	copied := 0 // body[:copied] is already in dst
 	last := 0   // start of the last line
+	plainBody := isPlain(body)
 	for i := 0; i < len(body); {
-		end, plain := nextLine(body, i)
+		end, plain := lineEnd(body, i, plainBody)
 		last = i
 		info := classify(body[i:end], plain)
 		if info.kind == kindPoint {
@@ -88,8 +89,9 @@ func openEnd(line []byte) bool {
 func Count(body []byte) Stats {
 	st := Stats{Bytes: len(body)}
 	last := 0
+	plainBody := isPlain(body)
 	for i := 0; i < len(body); {
-		end, _ := nextLine(body, i)
+		end, _ := lineEnd(body, i, plainBody)
 		last = i
 		if isPoint(body[i:end]) {
 			st.Lines++
