@@ -1,0 +1,8 @@
+//go:build !linux
+
+package wal
+
+import "os"
+
+// datasync falls back to fsync where fdatasync is not available.
+func datasync(f *os.File) error { return f.Sync() }
