@@ -69,9 +69,11 @@ func New(cfg *config.Config, opts Options) (s *Server, err error) {
 		reg: prometheus.NewRegistry()}
 	s.backendVersion.Store("")
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// srv, not s: every error return sets s to nil before this runs.
+	srv := s
 	defer func() {
 		if err != nil {
-			s.closeAll(context.Background())
+			srv.closeAll(context.Background())
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
