@@ -27,11 +27,12 @@ const (
 	modeResetResponse                  // forward, then reset the connection in the middle of the answer
 	modeNULHeader                      // forward, answer influxd's status with NUL bytes in a header
 	modeGarbage                        // answer bytes that are not HTTP; nothing forwarded
+	modeStall                          // forward, send the headers and half the answer, then hang
 )
 
 func (m faultMode) String() string {
 	return [...]string{"pass", "delay", "hang", "status", "reset-request", "reset-response",
-		"nul-header", "garbage"}[m]
+		"nul-header", "garbage", "stall"}[m]
 }
 
 // fault is one fault setting of a fakeFaultProxy.
@@ -226,6 +227,22 @@ func (p *fakeFaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, http.StatusText(status), len(answer), answer), false)
 	case modeGarbage:
 		raw(w, "\x00\x01\x02 this is not HTTP\r\n\r\n", false)
+	case modeStall:
+		status, answer, ok := p.roundTrip(r, body)
+		if !ok {
+			reset(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+		w.WriteHeader(status)
+		_, _ = w.Write(answer[:len(answer)/2])
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-changed:
+		case <-r.Context().Done():
+		}
+		reset(w)
 	default:
 		p.forward(w, r, body)
 	}
