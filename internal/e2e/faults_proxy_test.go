@@ -132,8 +132,8 @@ func (p *fakeFaultProxy) forgetRetryAfter() {
 	p.mu.Unlock()
 }
 
-// stats returns the faults injected by kind, requests seen and writes that
-// came before a Retry-After deadline.
+// stats returns the faults injected by kind, requests seen (but /ping) and
+// writes that came before a Retry-After deadline.
 func (p *fakeFaultProxy) stats() (injected map[string]int, requests, earlyRetries int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -158,7 +158,9 @@ func (p *fakeFaultProxy) landedCounts() map[int64]uint16 {
 func (p *fakeFaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	f, changed := p.f, p.changed
-	p.requests++
+	if r.URL.Path != "/ping" {
+		p.requests++
+	}
 	isWrite := strings.HasSuffix(r.URL.Path, "/write")
 	if isWrite && !p.notBefore.IsZero() && time.Now().Before(p.notBefore) {
 		p.earlyRetries++
