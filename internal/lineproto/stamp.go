@@ -28,9 +28,17 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 		if info.kind == kindPoint {
 			st.Lines++
 			if info.stamp {
-				dst = append(dst, body[copied:end]...)
+				at := end
+				if body[end-1] == '\n' {
+					// Only the last line of a body can end in '\n': one that
+					// InfluxDB's scanner reads as inside a quoted string. It
+					// strips that newline before parsing the line, so the
+					// stamp goes before it, where classify looked.
+					at--
+				}
+				dst = append(dst, body[copied:at]...)
 				dst = append(dst, stamp...)
-				copied = end
+				copied = at
 				st.Stamped++
 			}
 		}
