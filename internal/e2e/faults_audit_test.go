@@ -49,7 +49,7 @@ type auditRow struct {
 // the sequence numbers of points in log records the test damaged.
 func audit(t testing.TB, states []outcome, backends []auditBackend, destroyed map[int64]bool) []auditRow {
 	t.Helper()
-	stored := make([]map[int64]int64, len(backends))
+	stored := make([][]int64, len(backends))
 	rows := make([]auditRow, len(backends))
 	var sent, ackedTotal, refusedTotal, unansweredTotal int
 	for _, o := range states {
@@ -66,15 +66,15 @@ func audit(t testing.TB, states []outcome, backends []auditBackend, destroyed ma
 		}
 	}
 	for i, b := range backends {
-		stored[i] = storedLoad(t, b.server)
 		r := auditRow{name: b.name, dropped: b.dropped}
-		var landed map[int64]uint16
+		stored[i], r.phantoms = storedLoad(t, b.server, states)
+		var landed []uint16
 		if b.proxy != nil {
 			landed = b.proxy.landedCounts()
 		}
 		for seq, o := range states {
-			ts := loadBase + int64(seq)
-			_, ok := stored[i][ts]
+			v := stored[i][seq]
+			ok := v != absent
 			switch {
 			case o == acked && ok:
 				r.acked++
@@ -88,15 +88,10 @@ func audit(t testing.TB, states []outcome, backends []auditBackend, destroyed ma
 			case ok:
 				r.unackedStored++
 			}
-			if o == acked && landed[ts] > 1 {
+			if o == acked && seq < len(landed) && landed[seq] > 1 {
 				r.duplicated++
 			}
-		}
-		for ts, v := range stored[i] {
-			seq := ts - loadBase
-			if seq < 0 || seq >= int64(len(states)) || states[seq] == unsent {
-				r.phantoms++
-			} else if v != seq {
+			if ok && v != int64(seq) {
 				r.badValues++
 			}
 		}
@@ -137,31 +132,35 @@ func audit(t testing.TB, states []outcome, backends []auditBackend, destroyed ma
 
 // compareReplicas counts points on one replica only, and points whose
 // values differ, leaving out points the test destroyed.
-func compareReplicas(a, b map[int64]int64, destroyed map[int64]bool) (onlyA, onlyB, differ int) {
-	for ts, va := range a {
-		if destroyed[ts-loadBase] {
-			continue
-		}
-		vb, ok := b[ts]
+func compareReplicas(a, b []int64, destroyed map[int64]bool) (onlyA, onlyB, differ int) {
+	for seq := range a {
+		va, vb := a[seq], b[seq]
 		switch {
-		case !ok:
+		case destroyed[int64(seq)] || va == vb:
+		case vb == absent:
 			onlyA++
-		case va != vb:
-			differ++
-		}
-	}
-	for ts := range b {
-		if _, ok := a[ts]; !ok && !destroyed[ts-loadBase] {
+		case va == absent:
 			onlyB++
+		default:
+			differ++
 		}
 	}
 	return onlyA, onlyB, differ
 }
 
-// storedLoad reads every load point a backend holds (timestamp -> value),
-// straight from influxd, streaming the answer in chunks.
-func storedLoad(t testing.TB, s *testinflux.Server) map[int64]int64 {
+// absent marks a point a backend does not hold.
+const absent = int64(-1)
+
+// storedLoad reads every load point a backend holds, straight from
+// influxd, streaming the answer in chunks: the value of each point by
+// sequence number (absent if missing), and how many stored points the load
+// never sent (phantoms).
+func storedLoad(t testing.TB, s *testinflux.Server, states []outcome) (vals []int64, phantoms int) {
 	t.Helper()
+	vals = make([]int64, len(states))
+	for i := range vals {
+		vals[i] = absent
+	}
 	q := url.Values{"db": {loadDB}, "q": {"SELECT v FROM " + loadMeasurement}, "epoch": {"ns"},
 		"chunked": {"true"}, "chunk_size": {"50000"}}
 	resp, err := http.Get(s.URL() + "/query?" + q.Encode())
@@ -173,7 +172,6 @@ func storedLoad(t testing.TB, s *testinflux.Server) map[int64]int64 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("audit query on %s: %d %s", s.URL(), resp.StatusCode, b)
 	}
-	out := map[int64]int64{}
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	for {
@@ -205,10 +203,14 @@ func storedLoad(t testing.TB, s *testinflux.Server) map[int64]int64 {
 					if err1 != nil || err2 != nil {
 						t.Fatalf("audit query on %s: bad row %v", s.URL(), row)
 					}
-					out[ts] = v
+					if seq := ts - loadBase; seq >= 0 && seq < int64(len(states)) && states[seq] != unsent {
+						vals[seq] = v
+					} else {
+						phantoms++
+					}
 				}
 			}
 		}
 	}
-	return out
+	return vals, phantoms
 }

@@ -88,7 +88,7 @@ type fakeFaultProxy struct {
 	changed  chan struct{} // closed when the fault changes
 	injected map[string]int
 	requests int
-	landed   map[int64]uint16 // load point timestamp -> times influxd accepted it
+	landed   []uint16 // by load sequence number: times influxd accepted the point
 	// notBefore is when the client may send the next write after a
 	// Retry-After answer; earlyRetries counts writes that came sooner.
 	notBefore    time.Time
@@ -98,7 +98,7 @@ type fakeFaultProxy struct {
 func newFakeFaultProxy(t testing.TB, name, upstream string) *fakeFaultProxy {
 	t.Helper()
 	p := &fakeFaultProxy{t: t, name: name, upstream: strings.TrimSuffix(upstream, "/"),
-		changed: make(chan struct{}), injected: map[string]int{}, landed: map[int64]uint16{},
+		changed: make(chan struct{}), injected: map[string]int{},
 		client: &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16}}}
 	p.srv = httptest.NewServer(p)
 	t.Cleanup(func() {
@@ -144,15 +144,12 @@ func (p *fakeFaultProxy) stats() (injected map[string]int, requests, earlyRetrie
 	return out, p.requests, p.earlyRetries
 }
 
-// landedCounts returns, per load point, how often influxd accepted it.
-func (p *fakeFaultProxy) landedCounts() map[int64]uint16 {
+// landedCounts returns, by load sequence number, how often influxd
+// accepted each point.
+func (p *fakeFaultProxy) landedCounts() []uint16 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[int64]uint16, len(p.landed))
-	for k, v := range p.landed {
-		out[k] = v
-	}
-	return out
+	return append([]uint16(nil), p.landed...)
 }
 
 func (p *fakeFaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -316,8 +313,12 @@ func (p *fakeFaultProxy) count(r *http.Request, body []byte, status int) {
 		if !bytes.HasPrefix(line, []byte(loadMeasurement+",")) {
 			continue
 		}
-		if ts, err := strconv.ParseInt(string(line[bytes.LastIndexByte(line, ' ')+1:]), 10, 64); err == nil {
-			p.landed[ts]++
+		ts, err := strconv.ParseInt(string(line[bytes.LastIndexByte(line, ' ')+1:]), 10, 64)
+		if seq := ts - loadBase; err == nil && seq >= 0 && seq < 1<<32 {
+			if int64(len(p.landed)) <= seq {
+				p.landed = append(p.landed, make([]uint16, seq+1-int64(len(p.landed))+1<<16)...)
+			}
+			p.landed[seq]++
 		}
 	}
 }

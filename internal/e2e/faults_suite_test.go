@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,7 +58,11 @@ func newFaultSuite(t *testing.T) *faultSuite {
 			"  { name = \"a\", location = %q, %s },\n  { name = \"b\", location = %q, %s },\n]\n",
 			s.dataDir, addr, s.pa.WriteURL(), out, s.pb.WriteURL(), out)
 	})
-	s.load = newLoadGen(s.gate.url, s.ledger, 50, 15*time.Millisecond)
+	pause := 15 * time.Millisecond
+	if *soak > 0 {
+		pause = 50 * time.Millisecond // about 3,000 points/s: the soak's points must fit in memory twice
+	}
+	s.load = newLoadGen(s.gate.url, s.ledger, 50, pause)
 	return s
 }
 
@@ -202,6 +208,24 @@ func (s *faultSuite) damage(kind string) {
 	}
 }
 
+// idleKeepAlive checks that a client connection left idle after a request
+// is closed by the server's idle timeout (2 minutes), with the load going on.
+func (s *faultSuite) idleKeepAlive() {
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.gate.url, "http://"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+	if a := readRawAnswer(s.t, bufio.NewReader(c)); a.Status != http.StatusNoContent {
+		s.t.Fatalf("/ping: %d", a.Status)
+	}
+	if !closedByServer(c, 3*time.Minute) {
+		s.t.Error("an idle keep-alive connection was still open after 3 minutes")
+	}
+	s.faults["idle keep-alive connection closed"]++
+}
+
 // steps returns the fault cycle. Durations are short in the short run and
 // longer in the soak, which adds a long outage of a backend.
 func (s *faultSuite) steps(long bool) []step {
@@ -256,6 +280,11 @@ func (s *faultSuite) steps(long bool) []step {
 		{"log segment truncated", func(s *faultSuite) { s.damage("truncation") }},
 	}
 	if long {
+		st = append(st, step{"kill -9 five times in a row", func(s *faultSuite) {
+			for range 5 {
+				s.kill9(false)
+			}
+		}}, step{"idle keep-alive connection", func(s *faultSuite) { s.idleKeepAlive() }})
 		st = append(st, step{"b stopped for minutes", func(s *faultSuite) {
 			s.b.Stop(s.t)
 			s.hold(3 * time.Minute)
