@@ -34,6 +34,9 @@ func TestQueriesThroughTheGateway(t *testing.T) {
 	if r.Status != 200 || strings.TrimSpace(r.Body) != `{"results":[{"statement_id":0}]}` {
 		t.Fatalf("CREATE DATABASE: %d %s", r.Status, r.Body)
 	}
+	// The answer follows the first backend's; the other may still be
+	// applying the statement.
+	g.waitCaughtUp(t, 10*time.Second)
 	for _, s := range []*testinflux.Server{a, b} {
 		if !strings.Contains(string(s.Query(t, "", "SHOW DATABASES").Body), `"qdb"`) {
 			t.Errorf("%s lacks qdb", s.URL())
