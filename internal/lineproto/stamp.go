@@ -30,10 +30,11 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 			if info.stamp {
 				at := end
 				if body[end-1] == '\n' {
-					// Only the last line of a body can end in '\n': one that
-					// InfluxDB's scanner reads as inside a quoted string. It
-					// strips that newline before parsing the line, so the
-					// stamp goes before it, where classify looked.
+					// A stamped line ends in '\n' only at the end of the body,
+					// where InfluxDB's scanner read that newline as inside a
+					// quoted string (a line ending in an escaped newline is
+					// never stamped). InfluxDB strips it before parsing the
+					// line, so the stamp goes before it, where classify looked.
 					at--
 				}
 				dst = append(dst, body[copied:at]...)
