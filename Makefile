@@ -11,7 +11,7 @@ VERSION     ?= 0.1.0~dev
 GOARCH      ?= $(shell $(GO) env GOARCH)
 NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.0
 
-.PHONY: all build demo test deps debian-deps influxd-1.8 vet fmt clean deb
+.PHONY: all build demo test test-faults fuzz deps debian-deps influxd-1.8 vet fmt clean deb
 
 all: build
 
@@ -36,11 +36,28 @@ $(INFLUXD18):
 	CGO_ENABLED=0 GOBIN=$(dir $(INFLUXD18)) GOFLAGS=-mod=mod \
 		$(GO) install -ldflags=-s github.com/influxdata/influxdb/cmd/influxd@v1.8.10
 
+# test runs every test, the short fault suite (internal/e2e, TestFault* and
+# TestHostile*) included, then each fuzz target for FUZZTIME.
 # INFLUXGATE_PACKAGE_TEST lets the e2e test install the .deb into this
 # machine (dpkg -i, then purge); plain `go test` leaves the system alone.
+FUZZTIME    ?= 5s
+SOAK        ?= 30m
+
 test: deps
 	$(GO) vet ./...
 	INFLUXGATE_PACKAGE_TEST=1 $(GO) test -race -count=1 -timeout 20m ./...
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+# fuzz runs each fuzz target for FUZZTIME (e.g. make fuzz FUZZTIME=10m).
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+# test-faults runs the fault and hostile-client suite with the long soak
+# (SOAK of faults under load, a 3-minute backend outage in every cycle) and
+# prints the audit of every acknowledged point. Needs root for the tmpfs of
+# the disk-full fault; without it that fault is skipped and said so.
+test-faults: deps
+	$(GO) test -count=1 -v -timeout 3h -run 'TestFault|TestHostile' ./internal/e2e -soak=$(SOAK)
 
 # deb: dist/influxgate_<version>_<arch>.deb with the binary, the systemd
 # unit, the sample config and the docs (contrib/deb/nfpm.yaml).

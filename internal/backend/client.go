@@ -211,11 +211,14 @@ func (c *Client) Write(ctx context.Context, b *Batch) Result {
 	if err != nil {
 		return Classify(0, nil, nil, err)
 	}
-	body, rerr := readBounded(resp.Body)
+	body, cut, rerr := readBounded(resp.Body)
 	resp.Body.Close()
 	if rerr != nil && resp.StatusCode/100 != 2 {
 		// The answer was cut off: we cannot be sure what it said.
 		return Classify(0, nil, nil, fmt.Errorf("reading response: %w", rerr))
+	}
+	if cut {
+		body = closeCutError(body)
 	}
 	return Classify(resp.StatusCode, body, resp.Header, nil)
 }
@@ -292,7 +295,7 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, _ = readBounded(resp.Body)
+	_, _, _ = readBounded(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return "", fmt.Errorf("ping: %s", resp.Status)
@@ -300,8 +303,13 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 	return resp.Header.Get("X-Influxdb-Version"), nil
 }
 
-func readBounded(r io.Reader) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, maxResponseBody))
+// readBounded reads at most maxResponseBody bytes; cut reports that the
+// answer went on.
+func readBounded(r io.Reader) (body []byte, cut bool, err error) {
+	body, err = io.ReadAll(io.LimitReader(r, maxResponseBody+1))
+	if len(body) > maxResponseBody {
+		body, cut = body[:maxResponseBody], true
+	}
 	if err == nil {
 		// Drain a little more so the connection can be reused.
 		_, _ = io.CopyN(io.Discard, r, 256<<10)
@@ -311,7 +319,26 @@ func readBounded(r io.Reader) ([]byte, error) {
 		// keep half a kilobyte alive wherever the result is remembered.
 		body = nil
 	}
-	return body, err
+	return body, cut, err
+}
+
+// closeCutError makes InfluxDB's JSON error, cut at maxResponseBody (it
+// quotes every line it could not parse, so it can be as large as the
+// write), valid JSON again for the client: the message as far as it was
+// read, marked as cut. A body that is not such an error is left as it is.
+func closeCutError(body []byte) []byte {
+	// The cut may have split an escape sequence (at most 6 bytes, \uXXXX):
+	// drop up to that much before closing the string.
+	for k := 0; k <= 6 && k < len(body); k++ {
+		var e struct {
+			Error string `json:"error"`
+		}
+		closed := append(body[:len(body)-k:len(body)-k], `"}`...)
+		if jsonUnmarshal(closed, &e) == nil && e.Error != "" {
+			return errorBody(e.Error + fmt.Sprintf(" … (cut by influxgate at %d bytes)", maxResponseBody))
+		}
+	}
+	return body
 }
 
 // errorBody renders InfluxDB's JSON error body.

@@ -45,10 +45,13 @@ func (c *Client) Exec(ctx context.Context, rec *record.Record) Result {
 	if err != nil {
 		return Classify(0, nil, nil, err)
 	}
-	body, rerr := readBounded(resp.Body)
+	body, cut, rerr := readBounded(resp.Body)
 	resp.Body.Close()
 	if rerr != nil {
 		return Classify(0, nil, nil, rerr)
+	}
+	if cut && resp.StatusCode/100 != 2 {
+		body = closeCutError(body)
 	}
 	res := Classify(resp.StatusCode, body, resp.Header, nil)
 	if res.Class == Accepted && statementFailed(body) {

@@ -91,9 +91,14 @@ type HTTPConfig struct {
 	// DefaultPingResponse is the status GET/HEAD /ping answers with
 	// ("default-ping-response", from influxdb-relay's README; default 204).
 	DefaultPingResponse int
-	Auth                AuthConfig
-	Query               QueryConfig    // [http.query]
-	Outputs             []OutputConfig // "output"
+	// MaxConnectionLimit caps the client connections open at once; a
+	// connection beyond it is closed as soon as it is accepted, as
+	// InfluxDB's key of the same name does ("max-connection-limit"; 0, the
+	// default, means no limit).
+	MaxConnectionLimit int
+	Auth               AuthConfig
+	Query              QueryConfig    // [http.query]
+	Outputs            []OutputConfig // "output"
 }
 
 // QueryConfig is [http.query]: how /query and /api/v2/query are routed.

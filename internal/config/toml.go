@@ -48,6 +48,7 @@ type httpTOML struct {
 	TLSKey                 string       `toml:"tls-key"`
 	DefaultRetentionPolicy string       `toml:"default-retention-policy"`
 	DefaultPingResponse    int          `toml:"default-ping-response"`
+	MaxConnectionLimit     int          `toml:"max-connection-limit"`
 	RateLimit              int          `toml:"rate-limit"`        // fork key, ignored
 	BurstLimit             int          `toml:"burst-limit"`       // fork key, ignored
 	HealthTimeoutMS        int64        `toml:"health-timeout-ms"` // fork key, ignored
@@ -329,6 +330,7 @@ func (c *converter) config(raw *fileTOML) Config {
 			TLSKey:                 h.TLSKey,
 			DefaultRetentionPolicy: h.DefaultRetentionPolicy,
 			DefaultPingResponse:    h.DefaultPingResponse,
+			MaxConnectionLimit:     h.MaxConnectionLimit,
 			Auth:                   AuthConfig{Mode: h.Auth.Mode, Tokens: h.Auth.Tokens},
 		}
 		for _, u := range h.Auth.Users {

@@ -126,6 +126,9 @@ func validateHTTP(p *problems, key string, h *HTTPConfig) {
 	if h.DefaultPingResponse < 200 || h.DefaultPingResponse > 299 {
 		p.add(key+".default-ping-response", "want a 2xx status, got %d", h.DefaultPingResponse)
 	}
+	if h.MaxConnectionLimit < 0 {
+		p.add(key+".max-connection-limit", "want 0 (no limit) or more, got %d", h.MaxConnectionLimit)
+	}
 	validateAuth(p, key+".auth", &h.Auth)
 	oneOf(p, key+".query.strategy", h.Query.Strategy, QueryStrategies)
 	positive(p, key+".query.max-lag", h.Query.MaxLag)

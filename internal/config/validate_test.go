@@ -103,6 +103,7 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{name: "pem missing", mutate: func(c *Config) { h(c).SSLCombinedPEM = missing }, key: "http[0].ssl-combined-pem", want: "cannot read"},
 		{name: "pem is a directory", mutate: func(c *Config) { h(c).SSLCombinedPEM = dir }, key: "http[0].ssl-combined-pem", want: "is a directory"},
 		{name: "ping status", mutate: func(c *Config) { h(c).DefaultPingResponse = 404 }, key: "http[0].default-ping-response", want: "2xx"},
+		{name: "connection limit", mutate: func(c *Config) { h(c).MaxConnectionLimit = -1 }, key: "http[0].max-connection-limit", want: "0 (no limit) or more"},
 
 		// Auth.
 		{name: "auth mode", mutate: func(c *Config) { h(c).Auth.Mode = "open" }, key: "http[0].auth.mode", want: `"gateway"`},

@@ -4,24 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/testinflux"
 )
-
-// newestSegment returns the path of the listener's newest log segment.
-func newestSegment(t *testing.T, dataDir string) string {
-	t.Helper()
-	segs, err := filepath.Glob(filepath.Join(dataDir, "http", "log", "*.seg"))
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("no log segments: %v", err)
-	}
-	sort.Strings(segs)
-	return segs[len(segs)-1]
-}
 
 // tenRecordsForB writes ten one-point records while b is down, then stops
 // influxgate cleanly: they wait in the log for b.
@@ -41,7 +29,7 @@ func tenRecordsForB(t *testing.T) (*gate, *testinflux.Server, *testinflux.Server
 func TestTornTailLosesOnlyTheTornRecord(t *testing.T) {
 	t.Parallel()
 	g, a, b := tenRecordsForB(t)
-	seg := newestSegment(t, g.cfg.DataDir)
+	seg := newestSegment(t, filepath.Join(g.cfg.DataDir, "http", "log"))
 	st, err := os.Stat(seg)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +61,7 @@ func TestTornTailLosesOnlyTheTornRecord(t *testing.T) {
 func TestCorruptRecordIsSkippedAndReported(t *testing.T) {
 	t.Parallel()
 	g, _, b := tenRecordsForB(t)
-	seg := newestSegment(t, g.cfg.DataDir)
+	seg := newestSegment(t, filepath.Join(g.cfg.DataDir, "http", "log"))
 	data, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,9 @@ func TestWriteReachesEveryBackendByteForByte(t *testing.T) {
 			t.Errorf("answer lacks %s", h)
 		}
 	}
+	// The 204 follows the first backend's acceptance; the other may still
+	// be receiving the write.
+	g.waitCaughtUp(t, 10*time.Second)
 	samePoints(t, "db", []string{
 		`cpu,host=a,region=eu\ west count=3i,msg="x, y\"z",ok=true,usage=0.5 1700000000000000000`,
 		`cpu,host=b usage=1.5 1700000000000000001`,

@@ -60,6 +60,10 @@ var stampCases = []struct {
 	{"body ends inside scanLine's quote", " =\" 0=0\n", " =\" 0=0 1700000000\n", 1, 1},
 	{"escaped newline joins lines", "a f=1\\\nb f=2\n", "a f=1\\\nb f=2\n", 1, 0}, // "f=2" is its timestamp section
 	{"escaped newline ends block", "a f=1\\\n\nb f=2", "a f=1\\\n\nb f=2 1700000000", 2, 1},
+	// InfluxDB's line scanner counts the leading space as the start of the
+	// field set, so the '"' opens a string and the line runs to the end of
+	// the body; InfluxDB strips the final newline, so the stamp goes before it.
+	{"newline kept inside a quote at the end of the body", " =\" 0=0\n", " =\" 0=0 1700000000\n", 1, 1},
 }
 
 func TestStamp(t *testing.T) {

@@ -199,12 +199,17 @@ func (r *Relay) newWorker(i int, o config.OutputConfig) (*worker, error) {
 			return nil, fmt.Errorf("output %q: %w", o.Name, err)
 		}
 	}
-	if end := r.log.LastIndex() + 1; start > end {
-		// The log lost its tail (a torn last record cut at open) after
-		// this backend had received it: resume at the new end.
-		w.log.Warn("cursor is past the end of the log (its tail was cut at open); resuming at the end",
-			"cursor", start, "end", end)
-		start = end
+	if last := r.log.LastIndex(); start > last+1 {
+		// The end of the log was lost on disk (the open-time repair cut
+		// it) after this backend had received it. New writes get those
+		// indexes again and this backend must receive them; the cursor is
+		// stored at once so that a crash cannot bring the old one back.
+		w.log.Error("cursor points past the end of the log: records this backend had received were lost from the log; continuing at its end",
+			"cursor", start, "last_index", last)
+		start = last + 1
+		if err := r.cursors.Store(o.Name, start); err != nil {
+			return nil, fmt.Errorf("output %q: %w", o.Name, err)
+		}
 	}
 	if first := r.log.FirstIndex(); first > 0 && start < first {
 		w.log.Error("cursor points before the oldest record in the log; records in between are missing",

@@ -46,6 +46,8 @@ type Server struct {
 	// backendVersion is the X-Influxdb-Version last seen from a backend,
 	// passed on so clients see the version of the servers behind.
 	backendVersion atomic.Value
+	// connsRefused counts connections closed at max-connection-limit.
+	connsRefused *prometheus.CounterVec
 
 	relayMetrics  *relay.Metrics
 	ingestMetrics *ingest.Metrics
@@ -86,7 +88,11 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	s := &Server{cfg: cfg, opts: opts, logger: opts.Logger.With("component", "server"),
 		reg: prometheus.NewRegistry(), errs: make(chan error, 16)}
 	s.backendVersion.Store("")
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "influxgate_http_connections_refused_total",
+		Help: "Client connections closed on accept because max-connection-limit connections were open."}, []string{"listener"})
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		s.connsRefused)
 	s.relayMetrics = relay.NewMetrics(s.reg)
 	s.ingestMetrics = ingest.NewMetrics(s.reg)
 	s.queryMetrics = query.NewMetrics(s.reg)
@@ -194,6 +200,18 @@ func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 	ln, err := net.Listen("tcp", hc.BindAddr)
 	if err != nil {
 		return nil, fmt.Errorf("[[http]] %q bind-addr: %w", hc.Name, err)
+	}
+	if hc.MaxConnectionLimit > 0 {
+		// Under TLS too: a refused client costs no handshake.
+		refused := s.connsRefused.WithLabelValues(hc.Name)
+		var rl refusalLog
+		ln = newLimitListener(ln, hc.MaxConnectionLimit, func() {
+			refused.Inc()
+			rl.note(time.Now(), func(n int64) {
+				s.logger.Warn("max-connection-limit reached: closing new client connections", "listener", hc.Name,
+					"limit", hc.MaxConnectionLimit, "refused_since_last_line", n)
+			})
+		})
 	}
 	certFile, keyFile := hc.TLSCert, hc.TLSKey
 	if hc.SSLCombinedPEM != "" {
