@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -173,5 +174,26 @@ func TestAcceptedWritesKeepNoBody(t *testing.T) {
 	tr.report(4, bA, &backend.Result{Class: backend.Accepted, Status: 200, Body: []byte(`{"results":[{"statement_id":0}]}`)})
 	if o, _ := tr.lookup(4); o.okStatus != 200 || len(o.okBody) == 0 {
 		t.Errorf("a schema change's results were not kept: %+v", o)
+	}
+}
+
+// A refusal's body is kept whole for a waiting client but cut in the ring,
+// so bad data cannot pin 64 KiB per record for 64 Ki records.
+func TestRingKeepsRefusalBodiesSmall(t *testing.T) {
+	tr := newTracker()
+	big := `{"error":"unable to parse '` + strings.Repeat("x", 60000) + `': missing fields"}`
+	w := tr.register(5)
+	tr.report(5, bA, &backend.Result{Class: backend.Rejected, Status: 400, Body: []byte(big)})
+	if o := tr.snapshot(w); len(o.body) != len(big) {
+		t.Errorf("the waiting client got %d bytes, want the whole %d", len(o.body), len(big))
+	}
+	tr.unregister(w)
+	o, _ := tr.lookup(5)
+	if len(o.body) > maxRingBody || o.status != 400 {
+		t.Fatalf("ring keeps %d bytes (status %d)", len(o.body), o.status)
+	}
+	a := Answer{Status: o.status, Body: o.body}
+	if !strings.HasPrefix(a.Message(), "unable to parse 'xxx") || !strings.HasSuffix(a.Message(), "(cut)") {
+		t.Errorf("cut body is not a valid InfluxDB error: %q", o.body[:80])
 	}
 }

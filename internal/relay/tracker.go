@@ -54,7 +54,7 @@ func (t *tracker) report(idx uint64, bit uint64, res *backend.Result) {
 		s.reset(idx)
 	}
 	if s.idx == idx {
-		apply(s, bit, res)
+		apply(s, bit, ringSafe(res))
 	}
 	for _, w := range t.waiters[idx] {
 		apply(&w.o, bit, res)
@@ -64,6 +64,27 @@ func (t *tracker) report(idx uint64, bit uint64, res *backend.Result) {
 		}
 	}
 	t.mu.Unlock()
+}
+
+// maxRingBody bounds the answer body a ring slot keeps: InfluxDB quotes
+// every bad line in its error, and 64 Ki slots of 64 KiB bodies would let a
+// client that sends bad data pin gigabytes. Requests waiting for their
+// answer get the whole body through their waiter.
+const maxRingBody = 2 << 10
+
+// ringSafe returns res, or a copy whose body is cut to maxRingBody and,
+// for an InfluxDB JSON error, made valid JSON again.
+func ringSafe(res *backend.Result) *backend.Result {
+	if len(res.Body) <= maxRingBody {
+		return res
+	}
+	c := *res
+	msg := res.Message()
+	if len(msg) > maxRingBody-100 {
+		msg = msg[:maxRingBody-100] + " … (cut)"
+	}
+	c.Body = ErrorBody(msg)
+	return &c
 }
 
 func apply(o *outcome, bit uint64, res *backend.Result) {
