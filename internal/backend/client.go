@@ -71,7 +71,7 @@ func New(o config.OutputConfig) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = 10 * time.Second
 	}
-	tlsConf, err := tlsConfig(o)
+	tlsConf, err := TLSConfig(o)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,9 @@ func (c *Client) Close() {
 // timeout; the body by the request's context.
 func (c *Client) DoQuery(req *http.Request) (*http.Response, error) { return c.qc.Do(req) }
 
-func tlsConfig(o config.OutputConfig) (*tls.Config, error) {
+// TLSConfig is how an output's https backend is verified: against the
+// system roots (nil), a ca-file, or not at all (skip-tls-verification).
+func TLSConfig(o config.OutputConfig) (*tls.Config, error) {
 	if !o.SkipTLSVerification && o.CAFile == "" {
 		return nil, nil
 	}

@@ -3,19 +3,17 @@ package replica
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 )
 
@@ -87,17 +85,9 @@ func NewBackend(o config.OutputConfig, opts BackendOptions) (*Backend, error) {
 	default:
 		return nil, fmt.Errorf("output %q: location %q ends neither in /write nor in /api/v2/write", o.Name, o.Location)
 	}
-	tlsConf := &tls.Config{InsecureSkipVerify: o.SkipTLSVerification} //nolint:gosec // the operator's choice, per output
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("output %q: ca-file: %w", o.Name, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("output %q: ca-file %s holds no PEM certificate", o.Name, o.CAFile)
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := backend.TLSConfig(o)
+	if err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
