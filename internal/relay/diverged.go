@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // The divergence mark of a backend — the time since which it misses
@@ -41,7 +43,7 @@ func (w *worker) markDiverged(t time.Time) {
 	p := w.divergedPath()
 	err := os.MkdirAll(filepath.Dir(p), 0o700)
 	if err == nil {
-		err = writeFileAtomic(p, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"))
+		err = wal.WriteFileAtomic(p, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"))
 	}
 	if err != nil {
 		w.log.Error("cannot persist the divergence mark", "err", err)
@@ -57,27 +59,4 @@ func (w *worker) checkDivergedCleared() {
 		since := time.Unix(0, w.diverged.Swap(0)).UTC()
 		w.log.Info("divergence mark cleared (a resync copied the missing data)", "was_diverged_since", since.Format(time.RFC3339))
 	}
-}
-
-// writeFileAtomic writes data to path through a temporary file, fsync and
-// rename, so that a crash leaves the old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

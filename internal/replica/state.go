@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Resync progress, kept so that an interrupted resync resumes where it
@@ -177,37 +179,11 @@ func (s *progressState) remove() error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temporary file, fsync and
-// rename, creating the directory (0700) if needed, so that a crash leaves
-// the old or the new content.
+// writeFileAtomic creates the directory (0700) if needed and replaces path
+// with data through wal.WriteFileAtomic (temporary file, fsync, rename).
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if err = f.Chmod(0o600); err == nil {
-		if _, err = f.Write(data); err == nil {
-			err = f.Sync()
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // make the rename durable; not all filesystems support it
-		d.Close()
-	}
-	return nil
+	return wal.WriteFileAtomic(path, data)
 }

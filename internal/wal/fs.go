@@ -3,6 +3,7 @@ package wal
 import (
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // The writer reaches the file system only through these interfaces so that
@@ -72,4 +73,33 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// WriteFileAtomic replaces path with data so that a crash leaves either the
+// old content or the new: a temporary file (mode 0600) in the same
+// directory, fsync, rename, fsync of the directory. The relay keeps its
+// divergence marks this way, and resync its progress.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if err = f.Chmod(0o600); err == nil {
+		if _, err = f.Write(data); err == nil {
+			err = f.Sync()
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
 }
