@@ -207,21 +207,9 @@ func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg s
 func writeError(w http.ResponseWriter, status int, body []byte) {
 	msg := relay.Answer{Status: status, Body: body}.Message()
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Influxdb-Error", headerSafe(msg))
+	w.Header().Set("X-Influxdb-Error", relay.ErrorHeader(msg))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// headerSafe replaces bytes that are not allowed in a header value: a
-// backend's error may echo raw request bytes, and passing NULs on would
-// break the client's HTTP parser the way it broke ours.
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || (r >= 0x20 && r != 0x7f) {
-			return r
-		}
-		return '?'
-	}, s)
 }
 
 // allowPost answers 405 for anything but POST (and OPTIONS), like InfluxDB.

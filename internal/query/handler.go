@@ -293,7 +293,7 @@ func (h *Handler) change(w http.ResponseWriter, r *http.Request, q string, start
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if status >= 400 {
-		w.Header().Set("X-Influxdb-Error", headerSafe(ans.Message()))
+		w.Header().Set("X-Influxdb-Error", relay.ErrorHeader(ans.Message()))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
@@ -326,17 +326,8 @@ func queuedResults(q string) []byte {
 
 func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string, start time.Time) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Influxdb-Error", headerSafe(msg))
+	w.Header().Set("X-Influxdb-Error", relay.ErrorHeader(msg))
 	w.WriteHeader(status)
 	_, _ = w.Write(relay.ErrorBody(msg))
 	h.opts.Metrics.observe(endpoint, "error", status, "", start)
-}
-
-func headerSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || (r >= 0x20 && r != 0x7f) {
-			return r
-		}
-		return '?'
-	}, s)
 }

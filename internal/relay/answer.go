@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Answer is what the client of a write is told.
@@ -28,6 +29,27 @@ var answerNoContent = Answer{Status: http.StatusNoContent}
 // ErrorAnswer builds an InfluxDB-style error answer.
 func ErrorAnswer(status int, format string, args ...any) Answer {
 	return Answer{Status: status, Body: ErrorBody(fmt.Sprintf(format, args...))}
+}
+
+// maxErrorHeader bounds X-Influxdb-Error. InfluxDB puts the whole message
+// there, bad input lines included, and a 70 KB line makes a header that
+// common clients refuse (Python's http.client stops at 64 KiB); the full
+// message is in the JSON body either way.
+const maxErrorHeader = 4 << 10
+
+// ErrorHeader makes an error message fit for X-Influxdb-Error: control
+// bytes (a backend may echo raw request bytes, NULs included) become '?'
+// so no client's HTTP parser chokes on them, and it is cut at 4 KiB.
+func ErrorHeader(msg string) string {
+	if len(msg) > maxErrorHeader {
+		msg = strings.ToValidUTF8(msg[:maxErrorHeader], "") + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= 0x20 && r != 0x7f) {
+			return r
+		}
+		return '?'
+	}, msg)
 }
 
 // ErrorBody renders {"error":"msg"} as InfluxDB does.
