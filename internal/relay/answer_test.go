@@ -3,10 +3,10 @@ package relay
 import (
 	"net/http"
 	"strings"
-	"unicode/utf8"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/record"
