@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,5 +76,4 @@ func TestInfluxDBRelaySampleRunsUnchanged(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, log.String())
 	}
-	fmt.Fprint(os.Stderr, "")
 }
