@@ -35,8 +35,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		case l.sem <- struct{}{}:
 			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 		default:
-			c.Close()
+			// Counted before the close, so that anyone who sees the
+			// connection closed also sees it counted.
 			l.refused()
+			c.Close()
 		}
 	}
 }
