@@ -136,16 +136,33 @@ func TestLinesOfManyPacketsShareOneLogRecord(t *testing.T) {
 	}
 }
 
+// waitLogged waits until the listener has appended n lines to the log.
+func waitLogged(t *testing.T, l *Listener, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().Logged < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines logged, want %d", l.Stats().Logged, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func TestABatchIsAppendedOnceItHoldsFlushBytes(t *testing.T) {
 	sink := newWriteSink(t)
 	l, _ := relayListener(t, sink, Options{FlushInterval: time.Hour, FlushBytes: 1000, Now: fixedClock(receipt)})
 	conn := sender(t, l)
 	line := "m,host=" + field(80) + " f=1i 1600000000\n" // 100 bytes
-	for range 50 {
+	// Packets go in pairs, each pair waited for: every pair makes a batch
+	// of 1000 bytes, which is appended without a timer or Close. (Sent all
+	// at once, a busy flusher could take 49 packets in one batch and leave
+	// the 50th waiting for the timer, as it should.)
+	for i := range 50 {
 		send(t, conn, strings.Repeat(line, 5))
+		if i%2 == 1 {
+			waitLogged(t, l, uint64(i+1)*5)
+		}
 	}
-	// Every batch reaches 1000 bytes: all are appended without a timer or
-	// Close.
 	sink.wait(t, 250)
 	send(t, conn, line)
 	waitPackets(t, l, 51)
