@@ -300,7 +300,7 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 	_, _, _ = readBounded(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("ping: %s", resp.Status)
+		return "", fmt.Errorf("/ping answered %s", resp.Status)
 	}
 	return resp.Header.Get("X-Influxdb-Version"), nil
 }

@@ -238,3 +238,46 @@ func TestReadFallsBackToTheNextBackend(t *testing.T) {
 		t.Error("the failed attempts on b are not counted")
 	}
 }
+
+// A backend that goes away while nothing is written is found out by its
+// worker's idle ping (every max-delay-interval, 1 s here): /health shows it
+// down and reads are not sent to it; when it is back, it shows live again.
+func TestIdleBackendThatStopsIsSeenDownByPing(t *testing.T) {
+	t.Parallel()
+	a, b := twoBackends(t, "db")
+	g := startGate(t, newConfig(t, a, b))
+	waitState := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, h := g.health(t)
+			if h.Checks[1].State == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("backend b is %q after 20 s with no writes, want %q", h.Checks[1].State, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitState("live")
+	b.Stop(t)
+	waitState("down")
+	if !strings.Contains(g.logs.String(), "backend down") {
+		t.Error("no log line says b went down")
+	}
+	for i := 0; i < 5; i++ {
+		r := g.query(t, "GET", url.Values{"q": {"SHOW DATABASES"}})
+		if r.Status != 200 || r.Header.Get("X-Influxgate-Backend") != "a" {
+			t.Fatalf("read %d with b down: %d from %q", i, r.Status, r.Header.Get("X-Influxgate-Backend"))
+		}
+	}
+	b.Restart(t)
+	waitState("live")
+	// And a write after all that reaches both.
+	g.mustWrite(t, "db=db", "m v=1 1\n")
+	g.waitCaughtUp(t, 20*time.Second)
+	if n := b.Count(t, "db", "m"); n != 1 {
+		t.Errorf("b holds %d points after coming back, want 1", n)
+	}
+}

@@ -79,8 +79,11 @@ type worker struct {
 	// missing holds db/rp destinations this backend lacks (dead-lettering
 	// since the time given); only the worker goroutine touches it.
 	missing map[string]time.Time
-	dead    *deadLetters
-	overCap chan struct{} // buffered(1): the backlog went over its cap
+	// pingFailed: the last idle ping failed and nothing was delivered
+	// since, so the backend stays down while idle (worker goroutine only).
+	pingFailed bool
+	dead       *deadLetters
+	overCap    chan struct{} // buffered(1): the backlog went over its cap
 }
 
 func (w *worker) State() State { return State(w.state.Load()) }
@@ -120,10 +123,7 @@ func (w *worker) loop(ctx context.Context) {
 			}
 			w.advance(queue)
 			if len(queue) == 0 {
-				w.setState(StateLive, "")
-				select {
-				case <-w.r.log.Notify(w.reader.Next() - 1):
-				case <-ctx.Done():
+				if !w.idle(ctx) {
 					return
 				}
 				continue
@@ -136,6 +136,7 @@ func (w *worker) loop(ctx context.Context) {
 			queue = queue[resolved:]
 			w.advance(queue)
 			attempt = 0
+			w.pingFailed = false
 			if lag > w.r.opts.LiveLag {
 				w.setState(StateReplaying, "")
 			} else {
@@ -149,6 +150,40 @@ func (w *worker) loop(ctx context.Context) {
 		w.retries.Add(1)
 		w.backoffSleep(ctx, backoff(attempt, w.out.MaxDelayInterval, fail.RetryAfter))
 		attempt++
+	}
+}
+
+// idle waits for the next record and reports false when ctx is done.
+// While it waits it pings the backend every max-delay-interval: without
+// that, a backend that goes away while nothing is written would show as
+// live (on /health, and to the query router) until the next write found
+// out. A failed ping marks it down; a good one marks it live again.
+func (w *worker) idle(ctx context.Context) bool {
+	if !w.pingFailed {
+		w.setState(StateLive, "")
+	}
+	notify := w.r.log.Notify(w.reader.Next() - 1)
+	t := time.NewTimer(w.out.MaxDelayInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-notify:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if _, err := w.client.Ping(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			w.pingFailed = true
+			w.setState(StateDown, logText("ping: "+backend.Redact(err).Error()))
+		} else {
+			w.pingFailed = false
+			w.setState(StateLive, "")
+		}
+		t.Reset(w.out.MaxDelayInterval)
 	}
 }
 
