@@ -1,6 +1,9 @@
 package backend
 
-import "io"
+import (
+	"io"
+	"net"
+)
 
 var newline = []byte{'\n'}
 
@@ -45,17 +48,26 @@ func (r *bodiesReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo lets io.Copy write each part straight to the connection.
-func (r *bodiesReader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for len(r.parts) > 0 {
-		n, err := w.Write(r.parts[0])
-		total += int64(n)
-		if err != nil {
-			r.parts[0] = r.parts[0][n:]
-			return total, err
-		}
-		r.parts = r.parts[1:]
+// Close makes a bodiesReader an io.ReadCloser, so that net/http does not
+// wrap it in io.NopCloser: the connection's ReadFrom must see the
+// bodiesReader itself to write its parts with one writev.
+func (r *bodiesReader) Close() error { return nil }
+
+// remaining is how many bytes are left to read.
+func (r *bodiesReader) remaining() int64 {
+	var n int64
+	for _, p := range r.parts {
+		n += int64(len(p))
 	}
-	return total, nil
+	return n
+}
+
+// WriteTo writes the remaining parts to w in one net.Buffers write: a
+// single writev on a TCP connection, one Write per part elsewhere.
+func (r *bodiesReader) WriteTo(w io.Writer) (int64, error) {
+	bufs := net.Buffers(r.parts)
+	n, err := bufs.WriteTo(w)
+	// WriteTo consumed what it wrote; keep the rest for a retry of Read.
+	r.parts = bufs
+	return n, err
 }

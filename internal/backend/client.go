@@ -190,6 +190,23 @@ func (c sanitizingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom is how net/http's transport writes a request body of known
+// length: through an io.LimitedReader, after the first few KB went out with
+// the headers. For a batch of record bodies it hands the remaining parts to
+// the connection in one vectored write (writev on TCP) instead of copying
+// them into 32 KB chunks first: one user-space copy and ~15 syscalls fewer
+// per 500 KB batch. Anything else is copied as io.Copy would.
+func (c sanitizingConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if br, ok := lr.R.(*bodiesReader); ok && br.remaining() <= lr.N {
+			n, err := br.WriteTo(c.Conn)
+			lr.N -= n
+			return n, err
+		}
+	}
+	return io.Copy(c.Conn, r)
+}
+
 // Batch is one write request: the bodies of one or more records with the
 // same destination, precision and credentials, sent as one body.
 type Batch struct {

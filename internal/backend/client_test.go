@@ -154,3 +154,77 @@ func TestBodiesReader(t *testing.T) {
 		t.Errorf("WriteTo = %q, %v", sb.String(), err)
 	}
 }
+
+// A batch of many record bodies goes out byte for byte through the
+// vectored write: more parts than one writev takes (1,024), bodies with
+// and without a final newline, and a first part that net/http has already
+// half sent with the headers.
+func TestManyBodiesArriveWhole(t *testing.T) {
+	srv, ch := recordingBackend(t)
+	c, err := New(config.OutputConfig{Name: "a", Location: srv.URL + "/write", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var bodies [][]byte
+	var want strings.Builder
+	want.WriteString(strings.Repeat("first v=0 0\n", 1000)) // 12 KB: past the 4 KB header buffer
+	bodies = append(bodies, []byte(want.String()))
+	for i := 1; i <= 3000; i++ {
+		line := "m,i=" + strconv.Itoa(i) + " v=" + strconv.Itoa(i) + " " + strconv.Itoa(i)
+		if i%2 == 0 {
+			bodies = append(bodies, []byte(line+"\n"))
+		} else {
+			bodies = append(bodies, []byte(line)) // the reader adds the newline
+		}
+		want.WriteString(line + "\n")
+	}
+	if res := c.Write(context.Background(), &Batch{DB: "db", Bodies: bodies}); res.Class != Accepted {
+		t.Fatalf("write: %+v", res)
+	}
+	if got := (<-ch).body; got != want.String() {
+		t.Fatalf("body differs: got %d bytes, want %d", len(got), want.Len())
+	}
+}
+
+// ReadFrom writes what is left of a partly read batch and accounts for it
+// in the limit, as net/http expects.
+func TestSanitizingConnReadFromABatch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(s)
+		s.Close()
+		got <- string(b)
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := newBodiesReader([][]byte{[]byte("a 1\nb 2\n"), []byte("c 3"), []byte("d 4\n")})
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatal(err)
+	}
+	lr := &io.LimitedReader{R: br, N: br.size - 5}
+	n, err := sanitizingConn{raw}.ReadFrom(lr)
+	raw.Close()
+	if err != nil || n != br.size-5 || lr.N != 0 {
+		t.Errorf("ReadFrom = %d, %v; limit left %d", n, err, lr.N)
+	}
+	if s := <-got; string(head)+s != "a 1\nb 2\nc 3\nd 4\n" {
+		t.Errorf("sent %q", string(head)+s)
+	}
+	if n, err := br.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("after ReadFrom, Read = %d, %v; want EOF", n, err)
+	}
+}
