@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,24 +98,30 @@ func TestSurvivesNULBytesInResponseHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	var accepted atomic.Int64
 	go func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			go func() {
+				// Keep-alive, as influxd: the client may send its next
+				// request on this connection.
 				defer conn.Close()
 				br := bufio.NewReader(conn)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					body := `{"error":"unable to parse '\u001f\u0000\u0000': invalid field format"}`
+					_, _ = io.WriteString(conn, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"+
+						"X-Influxdb-Error: unable to parse '\x1f\x8b\x08\x00\x00\x00': invalid field format\r\n"+
+						"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
 				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				body := `{"error":"unable to parse '\u001f\u0000\u0000': invalid field format"}`
-				_, _ = io.WriteString(conn, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"+
-					"X-Influxdb-Error: unable to parse '\x1f\x8b\x08\x00\x00\x00': invalid field format\r\n"+
-					"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
 			}()
 		}
 	}()
@@ -128,6 +135,9 @@ func TestSurvivesNULBytesInResponseHeader(t *testing.T) {
 		if res.Class != Rejected || res.Status != 400 || !strings.Contains(res.Message(), "invalid field format") {
 			t.Fatalf("attempt %d: got %v status %d %q, want a 400 rejection", i, res.Class, res.Status, res.Message())
 		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections for 3 requests, want 1 (kept alive)", n)
 	}
 }
 
