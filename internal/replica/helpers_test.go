@@ -131,15 +131,24 @@ func eachVersion(t *testing.T, f func(t *testing.T, v testinflux.Version)) {
 	}
 }
 
-// recorder is a Progress that records copied buckets and can cancel the
-// run after a number of them.
+// recorder is a Progress that records the buckets of the "copy" phase
+// (re-copies of a later comparison pass apart) and can cancel the run
+// after a number of them.
 type recorder struct {
 	nopProgress
-	mu      sync.Mutex
-	buckets []Bucket
-	points  int64
-	cancel  func()
-	after   int
+	mu       sync.Mutex
+	phase    string
+	buckets  []Bucket
+	recopied []Bucket
+	points   int64
+	cancel   func()
+	after    int
+}
+
+func (r *recorder) Start(phase string, _ int64) {
+	r.mu.Lock()
+	r.phase = phase
+	r.mu.Unlock()
 }
 
 func (r *recorder) Add(n int64) {
@@ -151,6 +160,10 @@ func (r *recorder) Add(n int64) {
 func (r *recorder) BucketDone(b Bucket) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.phase == "re-copy" {
+		r.recopied = append(r.recopied, b)
+		return
+	}
 	r.buckets = append(r.buckets, b)
 	if r.cancel != nil && len(r.buckets) == r.after {
 		r.cancel()

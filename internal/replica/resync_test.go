@@ -109,9 +109,21 @@ func TestResyncResumesAfterInterruption(t *testing.T) {
 	}
 
 	second := &recorder{}
-	res, err := Resync(context.Background(), ResyncOptions{Source: ba, Target: bb, Progress: second, StatePath: state, Recheck: 50 * time.Millisecond})
+	var out strings.Builder
+	res, err := Resync(context.Background(), ResyncOptions{Source: ba, Target: bb, Progress: second, StatePath: state, Recheck: 50 * time.Millisecond, Out: &out})
+	defer func() {
+		if t.Failed() {
+			t.Logf("second run's output:\n%s", out.String())
+		}
+	}()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(second.recopied) > 0 {
+		// A comparison pass found a bucket that differed after its copy
+		// (seen once, under a loaded full -race run): allowed, as long as
+		// the replicas agree in the end (checked below).
+		t.Logf("re-copied after a comparison pass: %v", second.recopied)
 	}
 	if res.Resumed != 10 || res.Equal != 0 || !res.Agreed() {
 		t.Errorf("second run: want 10 buckets resumed, none equal, agreement; have %+v", res)
