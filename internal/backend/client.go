@@ -302,24 +302,54 @@ func (c *Client) newWriteRequest(ctx context.Context, b *Batch) (*http.Request, 
 
 // Ping asks GET /ping and returns the server's X-Influxdb-Version.
 func (c *Client) Ping(ctx context.Context) (string, error) {
+	status, version, err := c.ping(ctx)
+	if err != nil {
+		return "", err
+	}
+	if status/100 != 2 {
+		return "", fmt.Errorf("/ping answered %d %s", status, http.StatusText(status))
+	}
+	return version, nil
+}
+
+// Probe tells whether the server is up: it asks GET /ping, with this
+// backend's own credentials if it has any, and fails on no answer or a
+// 5xx. Any other answer counts as up: an influxd with ping-auth-enabled
+// answers 401 to a relay that passes clients' credentials through, and
+// it is no less able to take writes for that.
+func (c *Client) Probe(ctx context.Context) error {
+	status, _, err := c.ping(ctx)
+	if err != nil {
+		return Redact(err)
+	}
+	if status >= 500 {
+		return fmt.Errorf("/ping answered %d %s", status, http.StatusText(status))
+	}
+	return nil
+}
+
+func (c *Client) ping(ctx context.Context) (status int, version string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := c.baseURL
 	u.Path += "/ping"
+	q := u.Query()
+	hdr := make(http.Header)
+	c.SetCredentials(hdr, q, record.Auth{})
+	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
+	req.Header = hdr
+	req.Header.Set("User-Agent", "influxgate")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	_, _, _ = readBounded(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("/ping answered %s", resp.Status)
-	}
-	return resp.Header.Get("X-Influxdb-Version"), nil
+	return resp.StatusCode, resp.Header.Get("X-Influxdb-Version"), nil
 }
 
 // readBounded reads at most maxResponseBody bytes; cut reports that the

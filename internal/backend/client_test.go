@@ -238,3 +238,40 @@ func TestSanitizingConnReadFromABatch(t *testing.T) {
 		t.Errorf("after ReadFrom, Read = %d, %v; want EOF", n, err)
 	}
 }
+
+// Probe counts any answer below 500 as up, and sends the backend's own
+// credentials (an influxd with ping-auth-enabled wants them).
+func TestProbe(t *testing.T) {
+	var status atomic.Int64
+	auths := make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ping" {
+			t.Errorf("probe asked %s", r.URL.Path)
+		}
+		auths <- r.Header.Get("Authorization")
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	c, err := New(config.OutputConfig{Name: "a", Location: srv.URL + "/write", Username: "svc", Password: "pw", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tt := range []struct {
+		status int
+		up     bool
+	}{{204, true}, {401, true}, {404, true}, {500, false}, {503, false}} {
+		status.Store(int64(tt.status))
+		err := c.Probe(context.Background())
+		if (err == nil) != tt.up {
+			t.Errorf("answer %d: Probe = %v, want up %v", tt.status, err, tt.up)
+		}
+		if a := <-auths; a != "Basic c3ZjOnB3" {
+			t.Errorf("answer %d: Authorization %q, want the backend's Basic credentials", tt.status, a)
+		}
+	}
+	srv.Close()
+	if err := c.Probe(context.Background()); err == nil {
+		t.Error("Probe of a closed server: no error")
+	}
+}

@@ -44,7 +44,8 @@ type fault struct {
 	// Rate is the fraction of requests affected; 0 means every request.
 	Rate float64
 	// Path limits the fault to requests whose path has this prefix ("" = all
-	// but /ping, which stays healthy so that start-up probes work).
+	// but /ping, which stays healthy so that start-up probes work; "/ping"
+	// = /ping only).
 	Path string
 }
 
@@ -162,7 +163,7 @@ func (p *fakeFaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isWrite && !p.notBefore.IsZero() && time.Now().Before(p.notBefore) {
 		p.earlyRetries++
 	}
-	applies := f.Mode != modePass && r.URL.Path != "/ping" && strings.HasPrefix(r.URL.Path, f.Path) &&
+	applies := f.Mode != modePass && (r.URL.Path != "/ping" || f.Path == "/ping") && strings.HasPrefix(r.URL.Path, f.Path) &&
 		(f.Rate == 0 || rand.Float64() < f.Rate)
 	if applies {
 		p.injected[f.String()]++

@@ -281,3 +281,40 @@ func TestIdleBackendThatStopsIsSeenDownByPing(t *testing.T) {
 		t.Errorf("b holds %d points after coming back, want 1", n)
 	}
 }
+
+// A write that arrives while an idle ping hangs is delivered without
+// waiting for the ping to time out: the record cuts the ping short, and
+// the backend is never marked down for it. (Fault injection: a fake that
+// hangs /ping in front of a real influxd.)
+func TestARecordCutsAHungPingShort(t *testing.T) {
+	t.Parallel()
+	a, b := twoBackends(t, "db")
+	pb := newFakeFaultProxy(t, "b", b.URL())
+	cfg := newConfig(t, a)
+	cfg.HTTP[0].Outputs = append(cfg.HTTP[0].Outputs, output("b", pb.WriteURL()))
+	cfg.HTTP[0].Outputs[1].Timeout = time.Minute // a ping that waited for it would mark b down
+	g := startGate(t, cfg)
+	pb.set(fault{Mode: modeHang, Path: "/ping"})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if injected, _, _ := pb.stats(); injected["hang"] > 0 {
+			break // b's worker is in a ping that will not be answered
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no idle ping reached b within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// consistency=all: answered once b too has the point. The write
+	// timeout (5 s here) is far below the ping's minute.
+	g.mustWrite(t, "db=db&consistency=all", "m v=1 1\n")
+	if n := b.Count(t, "db", "m"); n != 1 {
+		t.Errorf("b holds %d points, want 1", n)
+	}
+	if _, h := g.health(t); h.Checks[1].State != "live" {
+		t.Errorf("b is %q after the write, want live", h.Checks[1].State)
+	}
+	if strings.Contains(g.logs.String(), "backend down") {
+		t.Errorf("b was marked down for a ping cut short:\n%s", clip(g.logs.String()))
+	}
+}

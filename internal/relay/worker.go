@@ -154,10 +154,12 @@ func (w *worker) loop(ctx context.Context) {
 }
 
 // idle waits for the next record and reports false when ctx is done.
-// While it waits it pings the backend every max-delay-interval: without
+// While it waits it probes the backend every max-delay-interval: without
 // that, a backend that goes away while nothing is written would show as
 // live (on /health, and to the query router) until the next write found
-// out. A failed ping marks it down; a good one marks it live again.
+// out. A failed probe marks it down; a good one marks it live again. A
+// record that arrives during a probe cuts the probe short: delivery is
+// the better probe.
 func (w *worker) idle(ctx context.Context) bool {
 	if !w.pingFailed {
 		w.setState(StateLive, "")
@@ -173,13 +175,26 @@ func (w *worker) idle(ctx context.Context) bool {
 			return false
 		case <-t.C:
 		}
-		if _, err := w.client.Ping(ctx); err != nil {
-			if ctx.Err() != nil {
-				return false
+		pctx, cancel := context.WithCancel(ctx)
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-notify:
+				cancel()
+			case <-stop:
 			}
+		}()
+		err := w.client.Probe(pctx)
+		cut := pctx.Err() != nil
+		close(stop)
+		cancel()
+		switch {
+		case cut:
+			// Cut short by a record or by shutdown: no verdict.
+		case err != nil:
 			w.pingFailed = true
-			w.setState(StateDown, logText("ping: "+backend.Redact(err).Error()))
-		} else {
+			w.setState(StateDown, logText("ping: "+err.Error()))
+		default:
 			w.pingFailed = false
 			w.setState(StateLive, "")
 		}
