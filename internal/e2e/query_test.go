@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -317,4 +318,58 @@ func TestARecordCutsAHungPingShort(t *testing.T) {
 	if strings.Contains(g.logs.String(), "backend down") {
 		t.Errorf("b was marked down for a ping cut short:\n%s", clip(g.logs.String()))
 	}
+}
+
+// An influxd 1.8 with ping-auth-enabled answers an idle ping without
+// credentials 401 and one with the output's own credentials 204: both
+// mean the server is up, and neither output is marked down.
+func TestIdlePingOfAnInfluxdWithPingAuth(t *testing.T) {
+	t.Parallel()
+	s := testinflux.Start(t, testinflux.Options{Version: testinflux.V1810, Auth: true,
+		ExtraConfig: "[http]\nping-auth-enabled = true\nlog-enabled = true\n"})
+	user, password := s.Credentials()
+	cfg := newConfig(t, s, s) // a passes clients' credentials through; b has its own
+	cfg.HTTP[0].Outputs[1].Username, cfg.HTTP[0].Outputs[1].Password = user, password
+	logStart := fileSize(t, s.LogPath())
+	g := startGate(t, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		log := readFrom(t, s.LogPath(), logStart)
+		// Three of each: the start-up version probe's, then two of the
+		// worker's (its second comes after it took in the first answer).
+		if strings.Count(log, `"GET /ping HTTP/1.1" 401`) >= 3 && strings.Count(log, `"GET /ping HTTP/1.1" 204`) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("influxd did not see three pings answered 401 and three answered 204 within 20 s:\n%s", clip(log))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, h := g.health(t)
+	for _, c := range h.Checks {
+		if c.State != "live" {
+			t.Errorf("output %s is %q after its idle pings, want live", c.Name, c.State)
+		}
+	}
+	if strings.Contains(g.logs.String(), "backend down") {
+		t.Errorf("an output was marked down:\n%s", clip(g.logs.String()))
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func readFrom(t *testing.T, path string, off int64) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[min(off, int64(len(b))):])
 }
