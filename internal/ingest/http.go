@@ -169,7 +169,10 @@ func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) (int, string) {
 		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
 	}
 	if !gzipped && r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// MinRead more: ReadFrom wants that much room for the read that
+		// finds EOF, and would otherwise copy the whole body into a buffer
+		// twice the size when the body fills its allocation exactly.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	var src io.Reader = r.Body
 	if gzipped {
