@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/influxerr"
 )
 
 // Errors with InfluxDB's wording.
@@ -119,11 +120,8 @@ func (g *Gateway) Middleware(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.Check(r); err != nil {
-			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Www-Authenticate", `Basic realm="InfluxDB"`)
-			w.Header().Set("X-Influxdb-Error", err.Error())
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"` + err.Error() + `"}` + "\n"))
+			influxerr.Write(w, http.StatusUnauthorized, err.Error())
 			return
 		}
 		// The client's credentials were for influxgate; the backends get

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/influxerr"
 )
 
 // Class is what a delivery attempt's outcome means for the record.
@@ -67,7 +69,7 @@ type Result struct {
 // Message returns the error text of a failed result: InfluxDB's "error"
 // field when the body is its JSON error, else the transport error.
 func (r Result) Message() string {
-	if m := errorField(r.Body); m != "" {
+	if m := influxerr.Message(r.Body); m != "" {
 		return m
 	}
 	if r.Err != nil {
@@ -94,7 +96,7 @@ func Classify(status int, body []byte, header http.Header, err error) Result {
 		}
 		return r
 	}
-	msg := errorField(body)
+	msg := influxerr.Message(body)
 	if msg == "" {
 		msg = string(body)
 	}
@@ -168,22 +170,6 @@ func Redact(err error) error {
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
-}
-
-// errorField extracts "error" from an InfluxDB JSON error body without a
-// full JSON decode of arbitrary bodies.
-func errorField(body []byte) string {
-	body = bytes.TrimSpace(body)
-	if len(body) < 2 || body[0] != '{' {
-		return ""
-	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if jsonUnmarshal(body, &e) != nil {
-		return ""
-	}
-	return e.Error
 }
 
 // retryAfter parses Retry-After as seconds or an HTTP date; 0 if absent.

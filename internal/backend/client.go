@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/influxerr"
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
 )
@@ -224,7 +225,7 @@ func (c *Client) Write(ctx context.Context, b *Batch) Result {
 	if err != nil {
 		// Only a body that cannot be rescaled gets here: bad data.
 		return Result{Class: Rejected, Status: http.StatusBadRequest, Reason: "bad_data",
-			Body: errorBody(err.Error())}
+			Body: influxerr.Body(err.Error())}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -384,16 +385,8 @@ func closeCutError(body []byte) []byte {
 		}
 		closed := append(body[:len(body)-k:len(body)-k], `"}`...)
 		if jsonUnmarshal(closed, &e) == nil && e.Error != "" {
-			return errorBody(e.Error + fmt.Sprintf(" … (cut by influxgate at %d bytes)", maxResponseBody))
+			return influxerr.Body(e.Error + fmt.Sprintf(" … (cut by influxgate at %d bytes)", maxResponseBody))
 		}
 	}
 	return body
-}
-
-// errorBody renders InfluxDB's JSON error body.
-func errorBody(msg string) []byte {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	return append(b, '\n')
 }

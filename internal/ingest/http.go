@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/influxerr"
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
@@ -157,7 +158,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeError(w, ans.Status, ans.Body)
+	influxerr.WriteBody(w, ans.Status, ans.Body)
 }
 
 // readBody reads the (possibly gzipped) body into buf within the limit and
@@ -202,17 +203,7 @@ func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) (int, string) {
 
 func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string) {
 	h.opts.Metrics.observe(endpoint, status, 0, time.Time{})
-	writeError(w, status, relay.ErrorBody(msg))
-}
-
-// writeError answers like InfluxDB: JSON body {"error": msg} and the
-// message in X-Influxdb-Error.
-func writeError(w http.ResponseWriter, status int, body []byte) {
-	msg := relay.Answer{Status: status, Body: body}.Message()
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Influxdb-Error", relay.ErrorHeader(msg))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	influxerr.Write(w, status, msg)
 }
 
 // allowPost answers 405 for anything but POST (and OPTIONS), like InfluxDB.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/influxerr"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
 )
@@ -293,7 +294,7 @@ func (h *Handler) change(w http.ResponseWriter, r *http.Request, q string, start
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if status >= 400 {
-		w.Header().Set("X-Influxdb-Error", relay.ErrorHeader(ans.Message()))
+		w.Header().Set("X-Influxdb-Error", influxerr.Header(ans.Message()))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
@@ -325,9 +326,6 @@ func queuedResults(q string) []byte {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string, start time.Time) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Influxdb-Error", relay.ErrorHeader(msg))
-	w.WriteHeader(status)
-	_, _ = w.Write(relay.ErrorBody(msg))
+	influxerr.Write(w, status, msg)
 	h.opts.Metrics.observe(endpoint, "error", status, "", start)
 }

@@ -1,10 +1,10 @@
 package relay
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
+
+	"github.com/influxgate/influxgate/internal/influxerr"
 )
 
 // Answer is what the client of a write is told.
@@ -14,50 +14,13 @@ type Answer struct {
 }
 
 // Message returns the error text of a failed answer.
-func (a Answer) Message() string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(a.Body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	return string(a.Body)
-}
+func (a Answer) Message() string { return influxerr.Text(a.Body) }
 
 var answerNoContent = Answer{Status: http.StatusNoContent}
 
 // ErrorAnswer builds an InfluxDB-style error answer.
 func ErrorAnswer(status int, format string, args ...any) Answer {
-	return Answer{Status: status, Body: ErrorBody(fmt.Sprintf(format, args...))}
-}
-
-// maxErrorHeader bounds X-Influxdb-Error. InfluxDB puts the whole message
-// there, bad input lines included, and a 70 KB line makes a header that
-// common clients refuse (Python's http.client stops at 64 KiB); the full
-// message is in the JSON body either way.
-const maxErrorHeader = 4 << 10
-
-// ErrorHeader makes an error message fit for X-Influxdb-Error: control
-// bytes (a backend may echo raw request bytes, NULs included) become '?'
-// so no client's HTTP parser chokes on them, and it is cut at 4 KiB.
-func ErrorHeader(msg string) string {
-	if len(msg) > maxErrorHeader {
-		msg = strings.ToValidUTF8(msg[:maxErrorHeader], "") + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || (r >= 0x20 && r != 0x7f) {
-			return r
-		}
-		return '?'
-	}, msg)
-}
-
-// ErrorBody renders {"error":"msg"} as InfluxDB does.
-func ErrorBody(msg string) []byte {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	return append(b, '\n')
+	return Answer{Status: status, Body: influxerr.Body(fmt.Sprintf(format, args...))}
 }
 
 // decide applies the acknowledgement policy of DESIGN.md to what the

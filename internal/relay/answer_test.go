@@ -6,7 +6,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-	"unicode/utf8"
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/record"
@@ -196,16 +195,5 @@ func TestRingKeepsRefusalBodiesSmall(t *testing.T) {
 	a := Answer{Status: o.status, Body: o.body}
 	if !strings.HasPrefix(a.Message(), "unable to parse 'xxx") || !strings.HasSuffix(a.Message(), "(cut)") {
 		t.Errorf("cut body is not a valid InfluxDB error: %q", o.body[:80])
-	}
-}
-
-func TestErrorHeader(t *testing.T) {
-	if got := ErrorHeader("unable to parse 'a\x00b\nc': bad"); got != "unable to parse 'a?b?c': bad" {
-		t.Errorf("control bytes: %q", got)
-	}
-	long := "unable to parse '" + strings.Repeat("é", 5000) + "'"
-	got := ErrorHeader(long)
-	if len(got) > maxErrorHeader+len("…") || !strings.HasSuffix(got, "…") || !utf8.ValidString(got) {
-		t.Errorf("long message: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }

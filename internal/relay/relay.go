@@ -24,6 +24,7 @@ import (
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/throttle"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -174,6 +175,7 @@ func (r *Relay) newWorker(i int, o config.OutputConfig) (*worker, error) {
 	}
 	w := &worker{r: r, bit: 1 << i, name: o.Name, out: o, client: client,
 		log:      r.logger.With("backend", o.Name),
+		quiet:    throttle.New(r.logger.With("backend", o.Name), 10*time.Second),
 		capBytes: int64(o.BufferSizeMB) << 20,
 		maxBatch: o.MaxBatchKB << 10,
 		missing:  make(map[string]time.Time),

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/influxerr"
 )
 
 // ringSize is how many recent records keep their verdicts in memory. The
@@ -83,7 +84,7 @@ func ringSafe(res *backend.Result) *backend.Result {
 	if len(msg) > maxRingBody-100 {
 		msg = msg[:maxRingBody-100] + " … (cut)"
 	}
-	c.Body = ErrorBody(msg)
+	c.Body = influxerr.Body(msg)
 	return &c
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/throttle"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -53,6 +54,7 @@ type worker struct {
 	client   *backend.Client
 	reader   *wal.Reader
 	log      *slog.Logger
+	quiet    *throttle.Log // repeated refusals: one line per reason every 10 s
 	capBytes int64
 	maxBatch int
 
@@ -73,8 +75,6 @@ type worker struct {
 	lastErrAt time.Time
 	rejected  map[string]uint64 // points by reason
 	dropped   map[string]uint64 // points by reason
-	logged    map[string]time.Time
-	quiet     map[string]int // suppressed log lines per reason
 
 	// missing holds db/rp destinations this backend lacks (dead-lettering
 	// since the time given); only the worker goroutine touches it.
@@ -430,8 +430,8 @@ func logText(s string) string {
 // reject counts and logs a record this backend refused as bad data.
 func (w *worker) reject(p *pending, res *backend.Result) {
 	w.count(&w.rejected, res.Reason, uint64(p.rec.Lines))
-	w.throttled(res.Reason, "backend rejected a write as bad data; not retried",
-		"db", p.rec.DB, "status", res.Status, "error", logText(res.Message()))
+	w.quiet.Warn(res.Reason, "backend rejected a write as bad data; not retried",
+		"db", p.rec.DB, "status", res.Status, "error", logText(res.Message()), "reason", res.Reason)
 }
 
 // mismatch resolves a refusal that depends on this backend's own state
@@ -579,26 +579,4 @@ func (w *worker) count(m *map[string]uint64, reason string, n uint64) {
 	}
 	(*m)[reason] += n
 	w.mu.Unlock()
-}
-
-// throttled logs at most one line per reason every 10 s and says how many
-// were suppressed in between.
-func (w *worker) throttled(reason, msg string, args ...any) {
-	w.mu.Lock()
-	if w.logged == nil {
-		w.logged, w.quiet = make(map[string]time.Time), make(map[string]int)
-	}
-	last := w.logged[reason]
-	if time.Since(last) < 10*time.Second {
-		w.quiet[reason]++
-		w.mu.Unlock()
-		return
-	}
-	suppressed := w.quiet[reason]
-	w.logged[reason], w.quiet[reason] = time.Now(), 0
-	w.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed_since_last", suppressed)
-	}
-	w.log.Warn(msg, append(args, "reason", reason)...)
 }

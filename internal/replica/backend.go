@@ -15,6 +15,7 @@ import (
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/influxerr"
 )
 
 // Backend is one InfluxDB server of a listener, reached directly (never
@@ -408,15 +409,9 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// influxMessage extracts the "error" of InfluxDB's JSON error body.
+// influxMessage is the error text of an InfluxDB answer body.
 func influxMessage(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	if s := strings.TrimSpace(string(body)); s != "" {
+	if s := influxerr.Text(body); s != "" {
 		return s
 	}
 	return "(empty answer)"

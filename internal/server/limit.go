@@ -3,8 +3,6 @@ package server
 import (
 	"net"
 	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // limitListener lets at most cap(sem) connections be open at once and
@@ -55,20 +53,4 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
-}
-
-// refusalLog says at most once a minute that the limit is turning clients
-// away, and how many since the last line.
-type refusalLog struct {
-	last  atomic.Int64 // unix ns of the last line
-	count atomic.Int64
-}
-
-func (r *refusalLog) note(now time.Time, log func(refused int64)) {
-	r.count.Add(1)
-	last := r.last.Load()
-	if now.UnixNano()-last < int64(time.Minute) || !r.last.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	log(r.count.Swap(0))
 }

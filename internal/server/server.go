@@ -27,6 +27,7 @@ import (
 	"github.com/influxgate/influxgate/internal/query"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/status"
+	"github.com/influxgate/influxgate/internal/throttle"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -204,13 +205,11 @@ func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 	if hc.MaxConnectionLimit > 0 {
 		// Under TLS too: a refused client costs no handshake.
 		refused := s.connsRefused.WithLabelValues(hc.Name)
-		var rl refusalLog
+		quiet := throttle.New(s.logger, time.Minute)
 		ln = newLimitListener(ln, hc.MaxConnectionLimit, func() {
 			refused.Inc()
-			rl.note(time.Now(), func(n int64) {
-				s.logger.Warn("max-connection-limit reached: closing new client connections", "listener", hc.Name,
-					"limit", hc.MaxConnectionLimit, "refused_since_last_line", n)
-			})
+			quiet.Warn("refused", "max-connection-limit reached: closing new client connections",
+				"listener", hc.Name, "limit", hc.MaxConnectionLimit)
 		})
 	}
 	certFile, keyFile := hc.TLSCert, hc.TLSKey

@@ -9,6 +9,7 @@ import (
 
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/throttle"
 )
 
 // batcher collects the lines of many packets into one log record, so that
@@ -23,7 +24,7 @@ type batcher struct {
 	interval time.Duration
 	size     int // flush when the batch holds this many bytes
 	max      int // drop lines rather than hold more than this
-	log      *throttle
+	log      *throttle.Log
 
 	mu  sync.Mutex
 	cur batch
@@ -47,7 +48,7 @@ type batch struct {
 	first time.Time // receipt of the first packet in it
 }
 
-func newBatcher(r *relay.Relay, template record.Record, interval time.Duration, size, max int, log *throttle) *batcher {
+func newBatcher(r *relay.Relay, template record.Record, interval time.Duration, size, max int, log *throttle.Log) *batcher {
 	return &batcher{relay: r, template: template, interval: interval, size: size, max: max, log: log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
@@ -59,7 +60,7 @@ func (b *batcher) add(body []byte, lines int, now time.Time) bool {
 	if len(b.cur.body) > 0 && len(b.cur.body)+len(body)+1 > b.max {
 		b.mu.Unlock()
 		b.busy.Add(uint64(lines))
-		b.log.warn(ReasonLogBusy, "UDP lines arrive faster than the log takes them; lines dropped",
+		b.log.Warn(ReasonLogBusy, "UDP lines arrive faster than the log takes them; lines dropped",
 			"lines", lines, "max_pending_bytes", b.max)
 		return false
 	}
@@ -134,7 +135,7 @@ func (b *batcher) flush() {
 	a := b.relay.Write(doneCtx, &rec, relay.Any)
 	if a.Status == http.StatusServiceUnavailable {
 		b.unavailable.Add(uint64(cur.lines))
-		b.log.warn(ReasonLogUnavailable, "the log did not take UDP lines; lines dropped",
+		b.log.Warn(ReasonLogUnavailable, "the log did not take UDP lines; lines dropped",
 			"lines", cur.lines, "err", a.Message())
 	} else {
 		b.logged.Add(uint64(cur.lines))

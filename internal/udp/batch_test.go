@@ -17,6 +17,7 @@ import (
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/throttle"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -184,7 +185,7 @@ func TestTheTimerFlushesAPartialBatch(t *testing.T) {
 }
 
 func TestLinesBeyondMaxPendingAreDroppedAndCounted(t *testing.T) {
-	b := newBatcher(nil, record.Record{DB: "db"}, time.Hour, 100, 250, newThrottle(slog.New(slog.DiscardHandler)))
+	b := newBatcher(nil, record.Record{DB: "db"}, time.Hour, 100, 250, throttle.New(slog.New(slog.DiscardHandler), 10*time.Second))
 	line := []byte(field(99) + "\n")
 	for i := range 5 {
 		if ok := b.add(line, 1, receipt); ok != (i < 2) {

@@ -14,6 +14,7 @@ import (
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/throttle"
 )
 
 // Defaults for the batching of lines into log records.
@@ -62,7 +63,7 @@ type Listener struct {
 	batch   *batcher // nil without HTTP outputs
 	now     func() time.Time
 	logger  *slog.Logger
-	log     *throttle
+	log     *throttle.Log
 	cleaner cleaner
 
 	started   bool
@@ -112,7 +113,7 @@ func Listen(opts Options) (_ *Listener, err error) {
 	}
 	logger := opts.Logger.With("component", "udp", "listener", c.Name)
 	l := &Listener{name: c.Name, cfg: c, prec: prec, now: opts.Now, logger: logger,
-		log: newThrottle(logger), cleaner: cleaner{prec: prec}}
+		log: throttle.New(logger, 10*time.Second), cleaner: cleaner{prec: prec}}
 	defer func() {
 		if err != nil {
 			if l.conn != nil {
@@ -235,7 +236,7 @@ func (l *Listener) serve() {
 				return
 			}
 			l.readErrors.Add(1)
-			l.log.warn("read", "cannot read from the UDP socket", "err", err)
+			l.log.Warn("read", "cannot read from the UDP socket", "err", err)
 			time.Sleep(10 * time.Millisecond) // do not spin on a persistent error
 			continue
 		}
@@ -261,7 +262,7 @@ func (l *Listener) handle(pkt []byte) {
 	l.stamped.Add(uint64(r.stamped))
 	if r.malformed > 0 {
 		l.malformed.Add(uint64(r.malformed))
-		l.log.warn(ReasonMalformed, "dropped malformed UDP lines", "lines", r.malformed,
+		l.log.Warn(ReasonMalformed, "dropped malformed UDP lines", "lines", r.malformed,
 			"first", clip(r.firstErr.Error(), 200))
 	}
 	valid := r.valid()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/lineproto"
+	"github.com/influxgate/influxgate/internal/throttle"
 )
 
 // Reasons a line is dropped, the "reason" label of
@@ -40,7 +41,7 @@ type output struct {
 	// emit is o.send, bound once so that Pack gets the same func value on
 	// every packet instead of a new closure.
 	emit func(datagram []byte)
-	log  *throttle
+	log  *throttle.Log
 
 	// Per-packet state, only touched by the reading goroutine.
 	failedLines int
@@ -58,7 +59,7 @@ type output struct {
 
 // dialOutput resolves the output's host:port once, as influxdb-relay does,
 // and opens a connected socket to it.
-func dialOutput(o config.OutputConfig, log *throttle) (*output, error) {
+func dialOutput(o config.OutputConfig, log *throttle.Log) (*output, error) {
 	raddr, err := net.ResolveUDPAddr("udp", o.Location)
 	if err != nil {
 		return nil, fmt.Errorf("output %q: %w", o.Name, err)
@@ -82,7 +83,7 @@ func (o *output) forward(body []byte, lines int) {
 	}
 	if tooLong > 0 {
 		o.tooLong.Add(uint64(tooLong))
-		o.log.warn(o.name+"/"+ReasonTooLong, "dropped a line longer than the largest UDP datagram",
+		o.log.Warn(o.name+"/"+ReasonTooLong, "dropped a line longer than the largest UDP datagram",
 			"output", o.name, "lines", tooLong, "max_bytes", lineproto.MaxDatagram)
 	}
 	if o.failedLines > 0 {
@@ -90,7 +91,7 @@ func (o *output) forward(body []byte, lines int) {
 		o.mu.Lock()
 		o.lastErr, o.lastErrTime = o.sendErr.Error(), time.Now()
 		o.mu.Unlock()
-		o.log.warn(o.name+"/"+ReasonSendError, "cannot send to UDP output; lines dropped",
+		o.log.Warn(o.name+"/"+ReasonSendError, "cannot send to UDP output; lines dropped",
 			"output", o.name, "location", o.location, "lines", o.failedLines, "err", o.sendErr)
 	}
 }
