@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ type Cursors struct {
 	vals     map[string]uint64
 	locks    map[string]*sync.Mutex
 	problems []error
+	damaged  map[string]error
 
 	// beforeRename, if set, runs after the temp file is durable and before the
 	// rename; tests use it to simulate a crash at that moment.
@@ -38,9 +40,11 @@ const (
 
 // OpenCursors opens (creating it, mode 0700, if missing) a cursor directory
 // and loads every cursor in it. Temp files left by a crash are removed. A
-// damaged cursor file is left alone, reported by Problems, and loads as
-// missing, so its backend replays from the start of the log rather than
-// skipping records.
+// damaged cursor file is left alone (a later Store replaces it), does not
+// load, and is reported by Damaged under its backend's name: the caller
+// must replay that backend from the oldest record rather than treat it as
+// new, which would skip its backlog. Problems reports every damaged file,
+// including those whose name cannot be decoded.
 func OpenCursors(dir string) (*Cursors, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open cursors %s: %w", dir, err)
@@ -49,7 +53,8 @@ func OpenCursors(dir string) (*Cursors, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cursors %s: %w", dir, err)
 	}
-	c := &Cursors{dir: dir, vals: make(map[string]uint64), locks: make(map[string]*sync.Mutex)}
+	c := &Cursors{dir: dir, vals: make(map[string]uint64), locks: make(map[string]*sync.Mutex),
+		damaged: make(map[string]error)}
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(dir, name)
@@ -71,7 +76,9 @@ func OpenCursors(dir string) (*Cursors, error) {
 			}
 			idx, err := parseCursor(b)
 			if err != nil {
-				c.problems = append(c.problems, fmt.Errorf("cursor file %s: %w", path, err))
+				err = fmt.Errorf("cursor file %s: %w", path, err)
+				c.problems = append(c.problems, err)
+				c.damaged[cname] = err
 				continue
 			}
 			c.vals[cname] = idx
@@ -82,6 +89,14 @@ func OpenCursors(dir string) (*Cursors, error) {
 
 // Problems returns the damaged cursor files OpenCursors found.
 func (c *Cursors) Problems() []error { return slices.Clone(c.problems) }
+
+// Damaged returns, by name, the cursors OpenCursors found damaged and no
+// Store has replaced since.
+func (c *Cursors) Damaged() map[string]error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.damaged)
+}
 
 // Load returns the stored position for name; ok is false if there is none.
 func (c *Cursors) Load(name string) (index uint64, ok bool) {
@@ -145,6 +160,7 @@ func (c *Cursors) Store(name string, index uint64) error {
 	}
 	c.mu.Lock()
 	c.vals[name] = index
+	delete(c.damaged, name)
 	c.mu.Unlock()
 	return nil
 }
@@ -163,6 +179,7 @@ func (c *Cursors) Delete(name string) error {
 	}
 	c.mu.Lock()
 	delete(c.vals, name)
+	delete(c.damaged, name)
 	c.mu.Unlock()
 	return nil
 }

@@ -122,12 +122,20 @@ func TestCursorsDamagedFile(t *testing.T) {
 	if v, ok := c2.Load("c"); !ok || v != 42 {
 		t.Fatalf("Load(c) = %d, %v", v, ok)
 	}
+	// Damaged names the backends, so that they replay rather than start
+	// at the head of the log like a new output.
+	if d := c2.Damaged(); len(d) != 2 || d["a"] == nil || d["b"] == nil {
+		t.Fatalf("Damaged() = %v, want a and b", d)
+	}
 	// Storing again repairs it.
 	if err := c2.Store("a", 50); err != nil {
 		t.Fatal(err)
 	}
+	if d := c2.Damaged(); len(d) != 1 || d["b"] == nil {
+		t.Fatalf("after Store(a), Damaged() = %v, want b only", d)
+	}
 	c3, _ := OpenCursors(dir)
-	if v, ok := c3.Load("a"); !ok || v != 50 || len(c3.Problems()) != 1 {
+	if v, ok := c3.Load("a"); !ok || v != 50 || len(c3.Problems()) != 1 || len(c3.Damaged()) != 1 {
 		t.Fatalf("after repair Load(a) = %d, %v; problems %v", v, ok, c3.Problems())
 	}
 }
