@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -47,8 +48,23 @@ type router struct {
 // candidates returns the backends to try for a read, best first: the
 // caught-up ones ordered by the strategy; with allow-stale-reads and none
 // caught up, every backend that is not down, least behind first.
+//
+// Freshness is matched to targets by name, never by position: during a
+// reload the relay's outputs and the router's may differ for a moment, and
+// a backend the relay does not report on counts as down.
 func (rt *router) candidates() []*target {
-	fr := rt.fresh.Freshness()
+	byName := make(map[string]relay.Freshness, len(rt.targets))
+	for _, f := range rt.fresh.Freshness() {
+		byName[f.Name] = f
+	}
+	fr := make([]relay.Freshness, len(rt.targets))
+	for i, t := range rt.targets {
+		f, ok := byName[t.name]
+		if !ok {
+			f = relay.Freshness{Name: t.name, State: relay.StateDown, Lag: time.Duration(1<<63 - 1)}
+		}
+		fr[i] = f
+	}
 	var ok []int
 	for i, f := range fr {
 		if f.State != relay.StateDown && f.Lag <= rt.maxLag {
@@ -69,7 +85,7 @@ func (rt *router) candidates() []*target {
 				ok = append(ok, i)
 			}
 		}
-		slices.SortStableFunc(ok, func(a, b int) int { return int(fr[a].Lag - fr[b].Lag) })
+		slices.SortStableFunc(ok, func(a, b int) int { return cmp.Compare(fr[a].Lag, fr[b].Lag) })
 		return rt.pick(ok)
 	}
 	switch rt.strategy {
@@ -77,14 +93,7 @@ func (rt *router) candidates() []*target {
 		rand.Shuffle(len(ok), func(i, j int) { ok[i], ok[j] = ok[j], ok[i] })
 	case "least-latency":
 		slices.SortStableFunc(ok, func(a, b int) int {
-			la, lb := rt.targets[a].latency.Load(), rt.targets[b].latency.Load()
-			switch {
-			case la < lb:
-				return -1
-			case la > lb:
-				return 1
-			}
-			return 0
+			return cmp.Compare(rt.targets[a].latency.Load(), rt.targets[b].latency.Load())
 		})
 	case "first":
 	default: // round-robin

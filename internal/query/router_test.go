@@ -113,3 +113,17 @@ func TestStaleReads(t *testing.T) {
 		t.Errorf("allow-stale-reads: %v, want the least behind first, the down one left out", got)
 	}
 }
+
+// The relay may list its backends in another order than the router (or
+// not list one, for a moment during a reload): freshness goes by name.
+func TestCandidatesMatchFreshnessByName(t *testing.T) {
+	fresh := fakeFreshness{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	rt := testRouter(t, fresh, config.QueryConfig{Strategy: "first", MaxLag: time.Second})
+	rt.fresh = fakeFreshness{
+		{Name: "c", State: relay.StateLive},
+		{Name: "a", State: relay.StateDown},
+	}
+	if got := names(rt.candidates()); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("candidates %v, want [c]: a is down, b unknown to the relay", got)
+	}
+}
