@@ -125,7 +125,9 @@ func (d *deadLetters) close() error {
 // back to the log, addressed to that output only, and empties the store.
 // Use it once the backend's schema or users are fixed.
 func (r *Relay) ReplayDeadLetters(name string) (int, error) {
-	w := r.byName[name]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.set.Load().byName[name]
 	if w == nil {
 		return 0, fmt.Errorf("no output named %q", name)
 	}
@@ -146,7 +148,9 @@ func (r *Relay) ReplayDeadLetters(name string) (int, error) {
 
 // PurgeDeadLetters deletes output name's dead-letter store.
 func (r *Relay) PurgeDeadLetters(name string) (int, error) {
-	w := r.byName[name]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.set.Load().byName[name]
 	if w == nil {
 		return 0, fmt.Errorf("no output named %q", name)
 	}

@@ -195,19 +195,6 @@ func (m *Metrics) observeAppend(listener string, n int, d time.Duration, err err
 	m.appendBytes.WithLabelValues(listener).Add(float64(n))
 }
 
-func (m *Metrics) observeRequest(listener, backendName, outcome string, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.requestSeconds.WithLabelValues(listener, backendName, outcome).Observe(d.Seconds())
-}
-
-func (m *Metrics) deadLettered(listener, backendName, reason string) {
-	if m != nil {
-		m.deadLetteredVec.WithLabelValues(listener, backendName, reason).Inc()
-	}
-}
-
 func (m *Metrics) rejectedFull(listener string) {
 	if m != nil {
 		m.refusedFull.WithLabelValues(listener).Inc()

@@ -5,8 +5,14 @@
 // batches, retrying transient failures with backoff and resolving
 // rejections (docs/delivery.md has the rules).
 //
-// One Relay serves one [[http]] (or [[udp]]) section of the config: its own
-// log directory, its own outputs.
+// One Relay is one replica set: one log and the backends that all receive
+// it. It serves one [[http]] (or [[udp]]) section of the config, or one
+// shard of a sharded listener.
+//
+// The relay is built from seams so that its parts can be replaced and
+// tested alone: the log (Log, LogReader, CursorStore; the local segmented
+// log of package wal by default), the backends (Sender, *backend.Client by
+// default), and the worker set, an immutable snapshot swapped by a reload.
 package relay
 
 import (
@@ -14,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -23,15 +28,13 @@ import (
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
-	"github.com/influxgate/influxgate/internal/record"
-	"github.com/influxgate/influxgate/internal/throttle"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Options configure a Relay.
 type Options struct {
-	Name         string // listener name, used in logs and metrics
-	Dir          string // log directory (created)
+	Name         string // listener (or shard) name, used in logs and metrics
+	Dir          string // the relay's directory (created): log, cursors, dead letters
 	Outputs      []config.OutputConfig
 	Sync         wal.SyncMode
 	SyncInterval time.Duration
@@ -50,28 +53,35 @@ type Options struct {
 	// CursorInterval is how often cursors are persisted (default 1s);
 	// after a crash, at most this much is delivered twice.
 	CursorInterval time.Duration
-	Logger         *slog.Logger
-	Metrics        *Metrics // optional
+	// OpenLog opens the log and the cursors; nil means the local log
+	// under Dir.
+	OpenLog OpenLogFunc
+	// NewSender builds a backend's sender; nil means backend.New.
+	NewSender func(config.OutputConfig) (Sender, error)
+	Logger    *slog.Logger
+	Metrics   *Metrics // optional
 }
 
 // Relay owns one log and the delivery workers of its outputs.
 type Relay struct {
-	opts    Options
-	log     *wal.Log
-	cursors *wal.Cursors
-	// mu guards the set of workers: a reload (Reconfigure) replaces it
-	// while no write is in flight.
-	mu      sync.RWMutex
-	tracker *tracker
-	workers []*worker
-	byName  map[string]*worker
-	all     uint64
-	metrics *Metrics
-	logger  *slog.Logger
+	opts         Options
+	log          Log
+	cursors      CursorStore
+	metrics      *Metrics
+	logger       *slog.Logger
+	writeTimeout atomic.Int64 // ns; a reload may change it
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed chan struct{}
+	// set is the current workers; replaced whole by a reload.
+	set atomic.Pointer[workerSet]
+
+	// mu serialises what changes the set or the relay's life (Start,
+	// Reconfigure, Close, cursor persistence, dead-letter commands).
+	// Writes, /health and routing never take it.
+	mu        sync.Mutex
+	started   bool
+	stopHouse context.CancelFunc
+	houseDone chan struct{}
+	closed    atomic.Bool
 	// appendErr is the error of the last append, nil after a success.
 	appendErr atomic.Pointer[error]
 }
@@ -79,11 +89,8 @@ type Relay struct {
 // New opens (or creates) the relay's log and cursors and prepares a worker
 // per output. Call Start to begin delivering.
 func New(opts Options) (*Relay, error) {
-	if len(opts.Outputs) == 0 {
-		return nil, errors.New("relay: no outputs")
-	}
-	if len(opts.Outputs) > 64 {
-		return nil, errors.New("relay: at most 64 outputs per listener")
+	if err := checkOutputs(opts.Name, opts.Outputs); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -100,160 +107,57 @@ func New(opts Options) (*Relay, error) {
 	if opts.CursorInterval <= 0 {
 		opts.CursorInterval = time.Second
 	}
+	if opts.OpenLog == nil {
+		opts.OpenLog = openLocal
+	}
+	if opts.NewSender == nil {
+		opts.NewSender = func(o config.OutputConfig) (Sender, error) { return backend.New(o) }
+	}
 	logger := opts.Logger.With("component", "relay", "listener", opts.Name)
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("relay %s: %w", opts.Name, err)
 	}
-	l, err := wal.Open(wal.Options{
-		Dir:         filepath.Join(opts.Dir, "log"),
-		SegmentSize: segmentSize(opts),
-		// A caught-up backend reads a record milliseconds after its
-		// append; 8 MiB covers tens of milliseconds at full speed and
-		// keeps the process small. A backend further behind reads the
-		// segment files (the page cache, usually).
-		CacheBytes:   8 << 20,
-		Sync:         opts.Sync,
-		SyncInterval: opts.SyncInterval,
-		Logger:       logger,
-	})
+	l, cur, err := opts.OpenLog(opts)
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: open log: %w", opts.Name, err)
 	}
-	cur, err := wal.OpenCursors(filepath.Join(opts.Dir, "cursors"))
+	r := &Relay{opts: opts, log: l, cursors: cur, metrics: opts.Metrics, logger: logger}
+	r.writeTimeout.Store(int64(opts.WriteTimeout))
+	ch, err := r.prepare(opts.Outputs, opts.DeadLetterAfter)
 	if err != nil {
 		l.Close()
-		return nil, fmt.Errorf("relay %s: open cursors: %w", opts.Name, err)
+		return nil, err
 	}
-	r := &Relay{opts: opts, log: l, cursors: cur, metrics: opts.Metrics, logger: logger,
-		closed: make(chan struct{})}
-	if err := r.buildWorkers(opts.Outputs); err != nil {
-		r.closeFiles()
+	if err := ch.Commit(); err != nil {
+		l.Close()
 		return nil, err
 	}
 	r.logSummary("opened")
 	return r, nil
 }
 
-// buildWorkers makes a worker per output, each resuming from its saved
-// cursor, and forgets the cursors of outputs no longer configured.
-func (r *Relay) buildWorkers(outputs []config.OutputConfig) error {
-	r.tracker = newTracker()
-	r.workers, r.byName, r.all = nil, make(map[string]*worker), 0
-	for i, o := range outputs {
-		w, err := r.newWorker(i, o)
-		if err != nil {
-			return err
-		}
-		r.workers = append(r.workers, w)
-		r.byName[o.Name] = w
-		r.all |= w.bit
+func checkOutputs(name string, outputs []config.OutputConfig) error {
+	if len(outputs) == 0 || len(outputs) > 64 {
+		return fmt.Errorf("relay %s: want 1 to 64 outputs, got %d", name, len(outputs))
 	}
-	r.forgetRemovedOutputs()
 	return nil
-}
-
-func segmentSize(opts Options) int64 {
-	if opts.SegmentSize > 0 {
-		return opts.SegmentSize
-	}
-	size := int64(64 << 20)
-	for _, o := range opts.Outputs {
-		if c := int64(o.BufferSizeMB) << 20 / 8; c > 0 && c < size {
-			size = c
-		}
-	}
-	if size < 1<<20 {
-		size = 1 << 20
-	}
-	return size
-}
-
-func (r *Relay) newWorker(i int, o config.OutputConfig) (*worker, error) {
-	client, err := backend.New(o)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{r: r, bit: 1 << i, name: o.Name, out: o, client: client,
-		log:      r.logger.With("backend", o.Name),
-		quiet:    throttle.New(r.logger.With("backend", o.Name), 10*time.Second),
-		capBytes: int64(o.BufferSizeMB) << 20,
-		maxBatch: o.MaxBatchKB << 10,
-		missing:  make(map[string]time.Time),
-		overCap:  make(chan struct{}, 1),
-		dead:     &deadLetters{dir: filepath.Join(r.opts.Dir, "deadletter", o.Name)},
-	}
-	if w.maxBatch <= 0 {
-		w.maxBatch = 50 << 10
-	}
-	if w.out.MaxDelayInterval <= 0 {
-		w.out.MaxDelayInterval = 10 * time.Second
-	}
-	start, ok := r.cursors.Load(o.Name)
-	if !ok {
-		start = r.log.LastIndex() + 1
-		if r.log.LastIndex() > 0 {
-			w.log.Info("new output starts at the head of the log; older data can be copied with influxgate resync",
-				"index", start)
-		}
-		// Persist it now: if this output never receives anything before a
-		// restart, it must still resume here, not at the head of then.
-		if err := r.cursors.Store(o.Name, start); err != nil {
-			return nil, fmt.Errorf("output %q: %w", o.Name, err)
-		}
-	}
-	if last := r.log.LastIndex(); start > last+1 {
-		// The end of the log was lost on disk (the open-time repair cut
-		// it) after this backend had received it. New writes get those
-		// indexes again and this backend must receive them; the cursor is
-		// stored at once so that a crash cannot bring the old one back.
-		w.log.Error("cursor points past the end of the log: records this backend had received were lost from the log; continuing at its end",
-			"cursor", start, "last_index", last)
-		start = last + 1
-		if err := r.cursors.Store(o.Name, start); err != nil {
-			return nil, fmt.Errorf("output %q: %w", o.Name, err)
-		}
-	}
-	if first := r.log.FirstIndex(); first > 0 && start < first {
-		w.log.Error("cursor points before the oldest record in the log; records in between are missing",
-			"cursor", start, "first", first)
-		start = first
-	}
-	rd, err := r.log.NewReader(start)
-	if err != nil {
-		return nil, fmt.Errorf("output %q: %w", o.Name, err)
-	}
-	w.reader = rd
-	w.next.Store(rd.Next())
-	w.nextOffset.Store(rd.Offset())
-	w.persisted.Store(rd.Next())
-	if n, err := w.dead.open(); err != nil {
-		return nil, fmt.Errorf("output %q: dead-letter store: %w", o.Name, err)
-	} else {
-		w.deadLetters.Store(n)
-	}
-	if rd.Next() <= r.log.LastIndex() {
-		w.state.Store(int32(StateReplaying))
-	}
-	w.loadDiverged()
-	return w, nil
-}
-
-// forgetRemovedOutputs deletes cursors of outputs no longer configured, so
-// that they do not look like lagging backends.
-func (r *Relay) forgetRemovedOutputs() {
-	for _, name := range r.cursors.Names() {
-		if _, ok := r.byName[name]; !ok {
-			r.logger.Info("forgetting the cursor of an output that is no longer configured", "output", name)
-			_ = r.cursors.Delete(name)
-		}
-	}
 }
 
 // Start begins delivery.
 func (r *Relay) Start() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.start()
+	if r.started || r.closed.Load() {
+		return
+	}
+	r.started = true
+	r.set.Load().start()
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stopHouse, r.houseDone = cancel, make(chan struct{})
+	go func() {
+		defer close(r.houseDone)
+		r.housekeep(ctx)
+	}()
 }
 
 // housekeep persists cursors and deletes log segments every cursor passed.
@@ -265,17 +169,22 @@ func (r *Relay) housekeep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.persistCursors()
-			for _, w := range r.workers {
+			r.mu.Lock()
+			set := r.set.Load()
+			r.persistCursors(set)
+			for _, w := range set.workers {
 				w.checkDivergedCleared()
 			}
+			r.mu.Unlock()
 		}
 	}
 }
 
-func (r *Relay) persistCursors() {
+// persistCursors stores every moved cursor of set and lets the log drop
+// what every stored cursor has passed; r.mu is held.
+func (r *Relay) persistCursors(set *workerSet) {
 	low := uint64(0)
-	for _, w := range r.workers {
+	for _, w := range set.workers {
 		next := w.next.Load()
 		if next != w.persisted.Load() {
 			if err := r.cursors.Store(w.name, next); err != nil {
@@ -296,138 +205,18 @@ func (r *Relay) persistCursors() {
 	}
 }
 
-// Write appends rec to the log and answers per the consistency level.
-// rec.Received, DB, Lines, Precision and Body must be set.
-func (r *Relay) Write(ctx context.Context, rec *record.Record, c Consistency) Answer {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if err := r.full(); err != nil {
-		r.metrics.rejectedFull(r.opts.Name)
-		return ErrorAnswer(http.StatusServiceUnavailable, "%v", err)
-	}
-	payload := rec.AppendEncode(make([]byte, 0, rec.EncodedSize()))
-	live := r.liveSet()
-	start := time.Now()
-	idx, err := r.log.Append(payload)
-	r.metrics.observeAppend(r.opts.Name, len(payload), time.Since(start), err)
-	if err != nil {
-		if r.appendErr.Swap(&err) == nil {
-			r.logger.Error("cannot append to the write log; answering 503 until it works again", "err", err)
-		}
-		return ErrorAnswer(http.StatusServiceUnavailable, "write log unavailable: %v", err)
-	}
-	if r.appendErr.Swap(nil) != nil {
-		r.logger.Info("write log accepts appends again")
-	}
-	end := r.log.EndOffset()
-	for _, w := range r.workers {
-		w.noteAppend(end)
-	}
-	all := r.targets(rec)
-	if c == Any && live&all == 0 {
-		return answerNoContent
-	}
-	wt := r.tracker.register(idx)
-	defer r.tracker.unregister(wt)
-	timer := time.NewTimer(r.opts.WriteTimeout)
-	defer timer.Stop()
-	for {
-		if a, ok := decide(r.tracker.snapshot(wt), all, live, c, false); ok {
-			return a
-		}
-		select {
-		case <-wt.wake:
-		case <-timer.C:
-			a, _ := decide(r.tracker.snapshot(wt), all, live, c, true)
-			return a
-		case <-ctx.Done():
-			a, _ := decide(r.tracker.snapshot(wt), all, live, c, true)
-			return a
-		}
-	}
-}
-
-// full reports a backlog at its cap under overflow = reject.
-func (r *Relay) full() error {
-	for _, w := range r.workers {
-		if w.capBytes > 0 && w.out.Overflow == "reject" && r.log.EndOffset()-w.nextOffset.Load() >= w.capBytes {
-			return fmt.Errorf("backlog of backend %q is full (buffer-size-mb = %d, overflow = reject); write not accepted, retry later",
-				w.name, w.out.BufferSizeMB)
-		}
-	}
-	return nil
-}
-
-// Ready returns why the relay cannot accept writes now, or nil.
-func (r *Relay) Ready() error {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if p := r.appendErr.Load(); p != nil {
-		return fmt.Errorf("write log: %w", *p)
-	}
-	return r.full()
-}
-
-// awaitVerdicts waits until every backend in mask has given a verdict on
-// idx (accepted or refused), or timeout passes.
-func (r *Relay) awaitVerdicts(ctx context.Context, idx, mask uint64, timeout time.Duration) outcome {
-	wt := r.tracker.register(idx)
-	defer r.tracker.unregister(wt)
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		o := r.tracker.snapshot(wt)
-		if mask&^(o.accepted|o.rejected|o.failed) == 0 {
-			return o
-		}
-		select {
-		case <-wt.wake:
-		case <-timer.C:
-			return r.tracker.snapshot(wt)
-		case <-ctx.Done():
-			return r.tracker.snapshot(wt)
-		}
-	}
-}
-
-// liveSet is the set of backends that are caught up now.
-func (r *Relay) liveSet() uint64 {
-	var s uint64
-	for _, w := range r.workers {
-		if w.State() == StateLive {
-			s |= w.bit
-		}
-	}
-	return s
-}
-
-// targets is the set of backends a record goes to.
-func (r *Relay) targets(rec *record.Record) uint64 {
-	if rec.Only != "" {
-		if w := r.byName[rec.Only]; w != nil {
-			return w.bit
-		}
-		return 0
-	}
-	return r.all
-}
-
 // Close stops accepting deliveries in two phases: it lets the workers
 // deliver until they are caught up or ctx is done, then stops them,
 // persists every cursor and closes the log.
 func (r *Relay) Close(ctx context.Context) error {
-	select {
-	case <-r.closed:
+	if r.closed.Swap(true) {
 		return nil
-	default:
-		close(r.closed)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cancel != nil {
+	set := r.set.Load()
+	if r.startedNow() {
 		tick := time.NewTicker(20 * time.Millisecond)
 	drain:
-		for !r.caughtUp() {
+		for !set.caughtUp(r.log.LastIndex()) {
 			select {
 			case <-ctx.Done():
 				break drain
@@ -435,40 +224,42 @@ func (r *Relay) Close(ctx context.Context) error {
 			}
 		}
 		tick.Stop()
-		r.cancel()
-		r.wg.Wait()
-		r.persistCursors()
+		// Outside r.mu: the housekeeper takes it.
+		r.stopHouse()
+		<-r.houseDone
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set = r.set.Load()
+	if r.started {
+		set.stop()
+		r.persistCursors(set)
+	}
+	set.tracker.close()
 	r.logSummary("closed")
-	return r.closeFiles()
+	return errors.Join(closeWorkers(set.workers, nil), r.log.Close())
 }
 
-func (r *Relay) caughtUp() bool {
-	last := r.log.LastIndex()
-	for _, w := range r.workers {
-		if w.next.Load() <= last && w.State() != StateDown {
-			return false
-		}
-	}
-	return true
+func (r *Relay) startedNow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.started
 }
 
-func (r *Relay) closeFiles() error {
-	errs := []error{r.closeWorkers()}
-	errs = append(errs, r.log.Close())
-	return errors.Join(errs...)
-}
-
-// closeWorkers releases the workers' readers, dead-letter stores and
-// connections (the workers must be stopped).
-func (r *Relay) closeWorkers() error {
+// closeWorkers releases the readers, dead-letter stores and connections
+// of workers that are stopped (or never ran), except the stores listed in
+// keep (handed on to another set).
+func closeWorkers(ws []*worker, keep map[*deadLetters]bool) error {
 	var errs []error
-	for _, w := range r.workers {
+	for _, w := range ws {
 		if w.reader != nil {
 			errs = append(errs, w.reader.Close())
+			w.reader = nil
 		}
-		errs = append(errs, w.dead.close())
-		w.client.Close()
+		if !keep[w.dead] {
+			errs = append(errs, w.dead.close())
+		}
+		w.sender.Close()
 	}
 	return errors.Join(errs...)
 }
@@ -478,9 +269,20 @@ func (r *Relay) logSummary(when string) {
 	st := r.log.Stats()
 	r.logger.Info("write log "+when, "dir", r.opts.Dir, "first_index", r.log.FirstIndex(),
 		"last_index", r.log.LastIndex(), "segments", st.Segments, "bytes", st.DiskBytes)
-	for _, w := range r.workers {
+	for _, w := range r.set.Load().workers {
 		b := r.backlog(w)
 		r.logger.Info("backend backlog", "backend", w.name, "records", b.Records, "bytes", b.Bytes,
 			"dead_letters", w.deadLetters.Load())
 	}
+}
+
+// Dir is the relay's directory.
+func (r *Relay) Dir() string { return r.opts.Dir }
+
+func deadLetterDir(relayDir, output string) string {
+	return filepath.Join(relayDir, "deadletter", output)
+}
+
+func divergedPath(relayDir, output string) string {
+	return filepath.Join(relayDir, "diverged", output)
 }

@@ -32,6 +32,9 @@ type BackendStats struct {
 	LastErrorAt     time.Time
 	DivergedSince   time.Time // zero unless the overflow policy skipped records
 	BufferSizeBytes int64     // 0 = no cap
+	// CursorNote says why delivery did not resume at the stored cursor
+	// (a damaged cursor file, say); "" normally.
+	CursorNote string
 }
 
 // Stats is a snapshot of a relay.
@@ -63,19 +66,17 @@ func (r *Relay) backlog(w *worker) Backlog {
 
 // Stats returns a snapshot of the relay and every backend.
 func (r *Relay) Stats() Stats {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
 	ls := r.log.Stats()
 	s := Stats{Name: r.opts.Name, FirstIndex: r.log.FirstIndex(), LastIndex: r.log.LastIndex(),
 		LogBytes: ls.DiskBytes, Segments: ls.Segments, Log: ls}
-	for _, w := range r.workers {
+	for _, w := range r.set.Load().workers {
 		w.mu.Lock()
 		b := BackendStats{
-			Name: w.name, Location: w.out.Location, State: w.State(), Backlog: r.backlog(w),
+			Name: w.name, Location: w.location, State: w.State(), Backlog: r.backlog(w),
 			Delivered: w.delivered.Load(), Requests: w.requests.Load(), Retries: w.retries.Load(),
 			Rejected: maps.Clone(w.rejected), Dropped: maps.Clone(w.dropped),
 			DeadLetters: w.deadLetters.Load(), LastError: w.lastErr, LastErrorAt: w.lastErrAt,
-			BufferSizeBytes: w.capBytes,
+			BufferSizeBytes: w.capBytes, CursorNote: w.cursorNote,
 		}
 		w.mu.Unlock()
 		if ns := w.diverged.Load(); ns != 0 {
@@ -100,11 +101,10 @@ type Freshness struct {
 
 // Freshness reports every backend's state and lag, cheaply.
 func (r *Relay) Freshness() []Freshness {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]Freshness, len(r.workers))
+	ws := r.set.Load().workers
+	out := make([]Freshness, len(ws))
 	last := r.log.LastIndex()
-	for i, w := range r.workers {
+	for i, w := range ws {
 		out[i] = Freshness{Name: w.name, State: w.State()}
 		if w.next.Load() <= last {
 			if ns := w.oldest.Load(); ns != 0 {

@@ -1,9 +1,11 @@
 package relay
 
 import (
+	"context"
 	"math/bits"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/influxerr"
@@ -38,14 +40,25 @@ type waiter struct {
 }
 
 // tracker collects the verdicts of the delivery workers and wakes the
-// requests waiting for them.
+// requests waiting for them. Each worker set has its own: bits are
+// positions in that set.
 type tracker struct {
 	mu      sync.Mutex
 	ring    [ringSize]outcome
 	waiters map[uint64][]*waiter
+	// done is closed when the set's workers stop for good (a reload
+	// replaced them): no verdict will come any more, so waiting requests
+	// are answered with what they have.
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
-func newTracker() *tracker { return &tracker{waiters: make(map[uint64][]*waiter)} }
+func newTracker() *tracker {
+	return &tracker{waiters: make(map[uint64][]*waiter), done: make(chan struct{})}
+}
+
+// close ends every wait: the workers reporting to t are gone.
+func (t *tracker) close() { t.closeOnce.Do(func() { close(t.done) }) }
 
 // report records backend bit's verdict on record idx.
 func (t *tracker) report(idx uint64, bit uint64, res *backend.Result) {
@@ -156,6 +169,30 @@ func (t *tracker) lookup(idx uint64) (outcome, bool) {
 	defer t.mu.Unlock()
 	s := t.ring[idx%ringSize]
 	return s, s.idx == idx
+}
+
+// await waits until every backend in mask has given a verdict on idx
+// (accepted or refused), or timeout passes, and returns what they said.
+func (t *tracker) await(ctx context.Context, idx, mask uint64, timeout time.Duration) outcome {
+	wt := t.register(idx)
+	defer t.unregister(wt)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		o := t.snapshot(wt)
+		if mask&^(o.accepted|o.rejected|o.failed) == 0 {
+			return o
+		}
+		select {
+		case <-wt.wake:
+		case <-timer.C:
+			return t.snapshot(wt)
+		case <-ctx.Done():
+			return t.snapshot(wt)
+		case <-t.done:
+			return t.snapshot(wt)
+		}
+	}
 }
 
 func count(set uint64) int { return bits.OnesCount64(set) }
