@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/relay"
 )
 
 // Reload applies a new config without a restart (SIGHUP): listeners that
@@ -15,8 +16,11 @@ import (
 // listeners start, removed ones shut down (their logs stay on disk). Keys
 // that need the process to restart (data-dir, sync, a listener's address
 // or certificate, the log format) keep their old value and are returned as
-// warnings. The new config must be valid (check with Validate); on an
-// error the running one stays in force for what was not yet applied.
+// warnings. The new config must be valid (check with Validate).
+//
+// A reload is all or nothing: every new listener is opened and bound and
+// every change is prepared before any is put in force; if one step fails,
+// what was opened is closed again and the running config stays whole.
 func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -38,20 +42,39 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	for _, l := range s.listeners {
 		byName[l.name] = l
 	}
-	var next []*listener
+	// Phase 1: prepare. Nothing running changes.
+	type step struct {
+		l      *listener
+		hc     config.HTTPConfig
+		added  bool // a new listener, opened and bound but not serving
+		change *relay.Change
+		h      *handlers
+	}
+	var steps []step
+	abort := func() {
+		var added []*listener
+		for _, st := range steps {
+			if st.added {
+				added = append(added, st.l)
+				continue
+			}
+			st.change.Abort()
+			st.h.release()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.closeListeners(ctx, added)
+	}
 	for i := range cfg.HTTP {
 		hc := &cfg.HTTP[i]
 		l := byName[hc.Name]
 		if l == nil {
 			nl, err := s.openListener(cfg, *hc)
 			if err != nil {
-				return warnings, fmt.Errorf("new listener %q: %w", hc.Name, err)
+				abort()
+				return warnings, fmt.Errorf("new listener %q: %w (nothing was changed)", hc.Name, err)
 			}
-			if s.serving {
-				s.serve(nl)
-			}
-			s.logger.Info("listener added by a reload", "listener", hc.Name)
-			next = append(next, nl)
+			steps = append(steps, step{l: nl, hc: *hc, added: true})
 			continue
 		}
 		delete(byName, hc.Name)
@@ -60,17 +83,38 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 		keep(key+"TLS certificate", hc.SSLCombinedPEM == l.cfg.SSLCombinedPEM &&
 			hc.TLSCert == l.cfg.TLSCert && hc.TLSKey == l.cfg.TLSKey)
 		hc.BindAddr, hc.SSLCombinedPEM, hc.TLSCert, hc.TLSKey = l.cfg.BindAddr, l.cfg.SSLCombinedPEM, l.cfg.TLSCert, l.cfg.TLSKey
-		if err := l.relay.Reconfigure(hc.Outputs, cfg.WriteTimeout, cfg.DeadLetterAfter); err != nil {
-			return warnings, fmt.Errorf("listener %q: %w", hc.Name, err)
+		change, err := l.relay.Prepare(hc.Outputs, cfg.WriteTimeout, cfg.DeadLetterAfter)
+		if err != nil {
+			abort()
+			return warnings, fmt.Errorf("listener %q: %w (nothing was changed)", hc.Name, err)
 		}
-		if err := s.setHandler(l, cfg, *hc); err != nil {
-			return warnings, fmt.Errorf("listener %q: %w", hc.Name, err)
+		h, err := s.buildHandlers(l, cfg, *hc)
+		if err != nil {
+			change.Abort()
+			abort()
+			return warnings, fmt.Errorf("listener %q: %w (nothing was changed)", hc.Name, err)
 		}
-		if !reflect.DeepEqual(*hc, l.cfg) {
-			s.logger.Info("listener reconfigured by a reload", "listener", hc.Name, "outputs", len(hc.Outputs))
+		steps = append(steps, step{l: l, hc: *hc, change: change, h: h})
+	}
+	// Phase 2: commit. Nothing here can fail.
+	var next []*listener
+	for _, st := range steps {
+		if st.added {
+			if s.serving {
+				s.serve(st.l)
+			}
+			s.logger.Info("listener added by a reload", "listener", st.hc.Name)
+		} else {
+			if err := st.change.Commit(); err != nil {
+				s.logger.Error("applying new outputs", "listener", st.hc.Name, "err", err)
+			}
+			st.l.install(st.h)
+			if !reflect.DeepEqual(st.hc, st.l.cfg) {
+				s.logger.Info("listener reconfigured by a reload", "listener", st.hc.Name, "outputs", len(st.hc.Outputs))
+			}
+			st.l.cfg = st.hc
 		}
-		l.cfg = *hc
-		next = append(next, l)
+		next = append(next, st.l)
 	}
 	var removed []*listener
 	for _, l := range s.listeners {

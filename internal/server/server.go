@@ -146,10 +146,12 @@ func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listen
 		return nil, err
 	}
 	l := &listener{name: hc.Name, cfg: hc, relay: r}
-	if err := s.setHandler(l, cfg, hc); err != nil {
+	h, err := s.buildHandlers(l, cfg, hc)
+	if err != nil {
 		r.Close(context.Background())
 		return nil, err
 	}
+	l.install(h)
 	l.srv = &http.Server{
 		Handler:           l,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -165,12 +167,19 @@ func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listen
 	return l, nil
 }
 
-// setHandler builds the listener's routes from the config and swaps them
-// in; the previous query gateway's connections are released.
-func (s *Server) setHandler(l *listener, cfg *config.Config, hc config.HTTPConfig) error {
+// handlers are a listener's routes, built from one config.
+type handlers struct {
+	http    http.Handler
+	queries *query.Handler
+}
+
+// buildHandlers builds the listener's routes from the config without
+// putting them in force (install does); on a failed reload they are
+// dropped with release.
+func (s *Server) buildHandlers(l *listener, cfg *config.Config, hc config.HTTPConfig) (*handlers, error) {
 	consistency, err := relay.ParseConsistency(cfg.Consistency, relay.Any)
 	if err != nil {
-		return fmt.Errorf("consistency: %w", err)
+		return nil, fmt.Errorf("consistency: %w", err)
 	}
 	writes := ingest.New(l.relay, ingest.Options{
 		MaxBodySize:            cfg.MaxBodySize,
@@ -185,16 +194,23 @@ func (s *Server) setHandler(l *listener, cfg *config.Config, hc config.HTTPConfi
 		Gateway: gate != nil, Logger: s.opts.Logger, Metrics: s.queryMetrics,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h := s.routes(l, cfg, hc, writes, queries, gate)
+	return &handlers{http: s.routes(l, cfg, hc, writes, queries, gate), queries: queries}, nil
+}
+
+// release drops handlers that were never installed.
+func (h *handlers) release() { h.queries.Close() }
+
+// install swaps h in; the previous query gateway's connections are
+// released.
+func (l *listener) install(h *handlers) {
 	old := l.queries
-	l.queries = queries
-	l.handler.Store(&h)
+	l.queries = h.queries
+	l.handler.Store(&h.http)
 	if old != nil {
 		old.Close()
 	}
-	return nil
 }
 
 func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
