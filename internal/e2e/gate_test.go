@@ -185,6 +185,8 @@ type healthAnswer struct {
 		Dropped       map[string]uint64 `json:"dropped_points"`
 		DeadLetters   uint64            `json:"dead_letter_records"`
 		DivergedSince *time.Time        `json:"diverged_since"`
+		CursorNote    string            `json:"cursor_note"`
+		Message       string            `json:"message"`
 	} `json:"checks"`
 }
 

@@ -38,6 +38,9 @@ type healthCheck struct {
 	LastError     string            `json:"last_error,omitempty"`
 	LastErrorAt   *time.Time        `json:"last_error_at,omitempty"`
 	DivergedSince *time.Time        `json:"diverged_since,omitempty"`
+	// CursorNote says why delivery did not resume at the stored cursor (a
+	// damaged cursor file); shown until the next restart.
+	CursorNote string `json:"cursor_note,omitempty"`
 }
 
 // serveHealth answers 200 when the listener accepts writes (its log is
@@ -89,6 +92,10 @@ func (s *Server) healthOf(l *listener) (health, int) {
 			c.DivergedSince = &t
 			c.Status = "fail"
 			c.Message += fmt.Sprintf("; diverged since %s: the overflow policy skipped records", t.Format(time.RFC3339))
+		}
+		if b.CursorNote != "" {
+			c.CursorNote = b.CursorNote
+			c.Message += "; " + b.CursorNote
 		}
 		if b.DeadLetters > 0 {
 			c.Message += fmt.Sprintf("; %d records in the dead-letter store", b.DeadLetters)
