@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/testinflux"
 )
 
@@ -21,7 +22,7 @@ func TestVerifyNamesDifferences(t *testing.T) {
 	seed(t, b)
 	ctx := context.Background()
 	ba, bb := backendOf(t, a, "a"), backendOf(t, b, "b")
-	rep, err := Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}})
+	rep, err := Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}})
 	if err != nil || !rep.Agree() {
 		t.Fatalf("identical replicas: %v %+v", err, rep)
 	}
@@ -35,7 +36,7 @@ func TestVerifyNamesDifferences(t *testing.T) {
 	a.Write(t, "db", "n", "events,kind=x id=1i "+itoa(ts(2, 0))) // b has events in "week" only
 	a.Write(t, "db", "n", "typed v=1i "+itoa(ts(2, 0)))
 	b.Write(t, "db", "n", "typed v=1 "+itoa(ts(2, 0)))
-	rep, err = Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}, Recheck: 10 * time.Millisecond})
+	rep, err = Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}, Recheck: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +79,11 @@ func TestVerifyNamesDifferences(t *testing.T) {
 	}
 
 	// -start and -end narrow the data compared; -db the databases.
-	rep, err = Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}, Database: "other"})
+	rep, err = Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}, Database: "other"})
 	if err != nil || !rep.Agree() {
 		t.Errorf("-db other: %v %+v", err, rep)
 	}
-	rep, err = Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}, Start: dataBase.Add(8 * time.Hour), End: dataBase.Add(20 * time.Hour)})
+	rep, err = Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}, Start: dataBase.Add(8 * time.Hour), End: dataBase.Add(20 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestVerifyNamesDifferences(t *testing.T) {
 			t.Errorf("difference outside -start/-end reported: %+v", d)
 		}
 	}
-	if _, err := Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}, Database: "nope"}); err == nil {
+	if _, err := Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}, Database: "nope"}); err == nil {
 		t.Error("verify of a database that exists nowhere did not fail")
 	}
 }
@@ -102,8 +103,9 @@ func TestVerifyBackendDown(t *testing.T) {
 	b := testinflux.Start(t, testinflux.Options{})
 	seed(t, a)
 	b.Stop(t)
-	_, err := Verify(context.Background(), VerifyOptions{Backends: []*Backend{backendOf(t, a, "a"), backendOf(t, b, "b")}})
-	var be *Error
+	_, err := Verify(context.Background(), VerifyOptions{Backends: []*backend.Client{backendOf(t, a, "a"), backendOf(t, b, "b")},
+		Requests: quick})
+	var be *backend.Error
 	if !errors.As(err, &be) || !strings.Contains(err.Error(), "backend b (http://"+b.Addr()+")") ||
 		!strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("want an error naming b and the refused connection, have %v", err)
