@@ -69,7 +69,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "influxgate resync:", err)
 		return 2
 	}
-	bs, err := replicaBackends([]config.OutputConfig{src, dst}, *concurrency, *timeout)
+	bs, err := replicaBackends([]config.OutputConfig{src, dst})
 	if err != nil {
 		fmt.Fprintln(stderr, "influxgate resync:", err)
 		return 2
@@ -89,7 +89,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	res, err := replica.Resync(ctx, replica.ResyncOptions{
 		Source: bs[0], Target: bs[1], Database: *db, Start: startT, End: endT,
 		Bucket: *bucket, Concurrency: *concurrency, BatchSize: *batch, ChunkSize: *chunk, Rate: *rate,
-		Passes: *passes, Recheck: *recheck, StatePath: replica.StatePath(cfg.DataDir, h.Name, src.Name, dst.Name),
+		Passes: *passes, Recheck: *recheck, Requests: replica.Requests{QueryTimeout: *timeout}, StatePath: replica.StatePath(cfg.DataDir, h.Name, src.Name, dst.Name),
 		Restart: *restart, Progress: replica.NewBar(stderr, tty), Out: stdout,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/replica"
 )
@@ -60,13 +61,13 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	code := 0
 	for _, h := range listeners {
-		bs, err := replicaBackends(h.Outputs, *concurrency, *timeout)
+		bs, err := replicaBackends(h.Outputs)
 		if err != nil {
 			fmt.Fprintf(stderr, "influxgate verify: listener %q: %v\n", h.Name, err)
 			return 2
 		}
 		rep, err := replica.Verify(ctx, replica.VerifyOptions{Backends: bs, Database: *db, Start: from, End: to,
-			Bucket: *bucket, Concurrency: *concurrency, Recheck: *recheck})
+			Bucket: *bucket, Concurrency: *concurrency, Recheck: *recheck, Requests: replica.Requests{QueryTimeout: *timeout}})
 		for _, b := range bs {
 			b.Close()
 		}
@@ -91,12 +92,15 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// replicaBackends prepares the outputs of a listener for queries.
-func replicaBackends(outputs []config.OutputConfig, concurrency int, timeout time.Duration) ([]*replica.Backend, error) {
-	var bs []*replica.Backend
+// replicaBackends prepares clients for the outputs of a listener.
+func replicaBackends(outputs []config.OutputConfig) ([]*backend.Client, error) {
+	var bs []*backend.Client
 	for _, o := range outputs {
-		b, err := replica.NewBackend(o, replica.BackendOptions{Concurrency: concurrency, QueryTimeout: timeout})
+		b, err := backend.New(o)
 		if err != nil {
+			for _, b := range bs {
+				b.Close()
+			}
 			return nil, err
 		}
 		bs = append(bs, b)

@@ -2,7 +2,11 @@
 // the 1.x (/write) or 2.x (/api/v2/write) API with the right credentials,
 // sends them over a keep-alive connection pool, and classifies the answers
 // (classify.go) into accepted, rejected as bad data, refused for a
-// replica-specific reason, too large, or transient.
+// replica-specific reason, too large, or transient. It is the one client
+// for an InfluxDB server in influxgate: the relay's writes and schema
+// changes (client.go, query.go), the query gateway's reads (DoQuery), and
+// the InfluxQL requests of the operator tools — verify, resync — with the
+// output's own credentials (influxql.go).
 package backend
 
 import (
@@ -39,7 +43,8 @@ const (
 // write answers are tiny, so anything larger is drained and cut.
 const maxResponseBody = 64 << 10
 
-// Client sends writes to one InfluxDB server.
+// Client sends requests to one InfluxDB server. Its methods may be called
+// from several goroutines.
 type Client struct {
 	name     string
 	api      API
@@ -49,6 +54,7 @@ type Client struct {
 	creds    config.OutputConfig // Username, Password, Token, Org
 	hc       *http.Client        // writes and schema changes
 	qc       *http.Client        // reads proxied for clients
+	oc       *http.Client        // InfluxQL of the operator tools (influxql.go)
 }
 
 // New builds a client for an [[http]] output.
@@ -56,6 +62,9 @@ func New(o config.OutputConfig) (*Client, error) {
 	u, err := url.Parse(o.Location)
 	if err != nil {
 		return nil, fmt.Errorf("output %q: location: %w", o.Name, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("output %q: location %q is not an http(s) URL", o.Name, o.Location)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/write"
@@ -79,8 +88,14 @@ func New(o config.OutputConfig) (*Client, error) {
 	c.hc = &http.Client{Transport: newTransport(tlsConf, true)}
 	qt := newTransport(tlsConf, false)
 	qt.ResponseHeaderTimeout = c.timeout
-	c.qc = &http.Client{Transport: qt,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.qc = &http.Client{Transport: qt, CheckRedirect: noRedirect}
+	// The operator's queries may rightly take minutes before the first
+	// byte of the answer (a SELECT over a large window): no header
+	// timeout, the caller's context bounds them. Answers are kept byte
+	// for byte (no sanitizing: a string value may hold a DEL byte), and a
+	// redirect is not followed with the output's credentials.
+	c.oc = &http.Client{Transport: newTransport(tlsConf, false), CheckRedirect: noRedirect}
 	return c, nil
 }
 
@@ -93,10 +108,19 @@ func (c *Client) API() API { return c.api }
 // BaseURL is the server's URL without the write path, for /ping and /query.
 func (c *Client) BaseURL() string { return c.baseURL.String() }
 
+// String names the backend and its address for messages, e.g.
+// "b (http://db2:8086)"; user information in the location is left out.
+func (c *Client) String() string {
+	u := c.baseURL
+	u.User = nil
+	return c.name + " (" + u.String() + ")"
+}
+
 // Close releases idle connections.
 func (c *Client) Close() {
 	c.hc.CloseIdleConnections()
 	c.qc.CloseIdleConnections()
+	c.oc.CloseIdleConnections()
 }
 
 // DoQuery sends a read for a client (the query gateway streams the answer

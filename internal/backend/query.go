@@ -31,16 +31,10 @@ func (c *Client) Exec(ctx context.Context, rec *record.Record) Result {
 	hdr := make(http.Header)
 	params := url.Values{}
 	c.SetCredentials(hdr, params, rec.Auth)
-	u := c.baseURL
-	u.Path += "/query"
-	u.RawQuery = params.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	req, err := c.newQueryRequest(ctx, form, hdr, params)
 	if err != nil {
 		return Classify(0, nil, nil, err)
 	}
-	req.Header = hdr
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", "influxgate")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return Classify(0, nil, nil, err)
@@ -61,6 +55,22 @@ func (c *Client) Exec(ctx context.Context, rec *record.Record) Result {
 		res.Reason = "parse_error"
 	}
 	return res
+}
+
+// newQueryRequest builds POST /query with form as its body. hdr and params
+// (the URL's query) carry the credentials SetCredentials put there.
+func (c *Client) newQueryRequest(ctx context.Context, form url.Values, hdr http.Header, params url.Values) (*http.Request, error) {
+	u := c.baseURL
+	u.Path += "/query"
+	u.RawQuery = params.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header = hdr
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "influxgate")
+	return req, nil
 }
 
 // statementFailed reports whether a /query answer carries an error, at the

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/testinflux"
 )
@@ -20,13 +21,10 @@ func TestResyncWithCredentialsAndV2Location(t *testing.T) {
 	b := testinflux.Start(t, testinflux.Options{Version: testinflux.V1810, Auth: true})
 	seed(t, a)
 	src := backendOf(t, a, "a")
-	dst, err := NewBackend(config.OutputConfig{Name: "b", Location: b.URL() + "/api/v2/write",
-		Token: testinflux.AdminUser + ":" + testinflux.AdminPassword}, BackendOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dst.BaseURL != b.URL() {
-		t.Fatalf("base URL %q, want %q", dst.BaseURL, b.URL())
+	dst := clientOf(t, config.OutputConfig{Name: "b", Location: b.URL() + "/api/v2/write",
+		Token: testinflux.AdminUser + ":" + testinflux.AdminPassword})
+	if dst.BaseURL() != b.URL() {
+		t.Fatalf("base URL %q, want %q", dst.BaseURL(), b.URL())
 	}
 	res, err := Resync(context.Background(), ResyncOptions{Source: src, Target: dst, Recheck: 50 * time.Millisecond})
 	if err != nil || !res.Agreed() {
@@ -34,13 +32,10 @@ func TestResyncWithCredentialsAndV2Location(t *testing.T) {
 	}
 	samePoints(t, a, b)
 
-	wrong, err := NewBackend(config.OutputConfig{Name: "b", Location: b.WriteURL(), Username: "admin", Password: "wrong"}, BackendOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Verify(context.Background(), VerifyOptions{Backends: []*Backend{src, wrong}})
-	var be *Error
-	if !errors.As(err, &be) || be.Status != 401 || be.Transient {
+	wrong := clientOf(t, config.OutputConfig{Name: "b", Location: b.WriteURL(), Username: "admin", Password: "wrong"})
+	_, err = Verify(context.Background(), VerifyOptions{Backends: []*backend.Client{src, wrong}})
+	var be *backend.Error
+	if !errors.As(err, &be) || be.Status != 401 || be.Transient() || strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("wrong password: want a permanent 401 error, have %v", err)
 	}
 }

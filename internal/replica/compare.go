@@ -32,7 +32,7 @@ func pool(ctx context.Context, limit, n int, fn func(ctx context.Context, k int)
 // most limit stats queries in flight), and hands each window's stats to fn,
 // one map per member in the order of u.members. Windows for which skip
 // returns true are not queried.
-func scan(ctx context.Context, bs []*Backend, units []unit, bucket int64, limit int,
+func scan(ctx context.Context, bs []*server, units []unit, bucket int64, limit int,
 	skip func(u *unit, w span) bool, fn func(u *unit, w span, per []map[int64]stats)) error {
 	type task struct {
 		u *unit
@@ -57,7 +57,7 @@ func scan(ctx context.Context, bs []*Backend, units []unit, bucket int64, limit 
 }
 
 // memberStats queries the stats of u in w on each member at once.
-func memberStats(ctx context.Context, bs []*Backend, u *unit, w span, bucket int64) ([]map[int64]stats, error) {
+func memberStats(ctx context.Context, bs []*server, u *unit, w span, bucket int64) ([]map[int64]stats, error) {
 	per := make([]map[int64]stats, len(u.members))
 	err := eachBackend(ctx, all(len(u.members)), func(ctx context.Context, j int) (err error) {
 		per[j], err = bs[u.members[j]].bucketStats(ctx, u.db, u.rp, u.m, w, bucket)
@@ -67,7 +67,7 @@ func memberStats(ctx context.Context, bs []*Backend, u *unit, w span, bucket int
 }
 
 // compareBucket compares one bucket of u again.
-func compareBucket(ctx context.Context, bs []*Backend, u *unit, start, bucket int64) ([]bucketDiff, error) {
+func compareBucket(ctx context.Context, bs []*server, u *unit, start, bucket int64) ([]bucketDiff, error) {
 	per, err := memberStats(ctx, bs, u, bucketSpan(start, bucket, u.rng), bucket)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ type unitDiff struct {
 	diff bucketDiff
 }
 
-func (f unitDiff) difference(bs []*Backend) Difference {
+func (f unitDiff) difference(bs []*server) Difference {
 	return Difference{Kind: KindData, Database: f.u.db, RetentionPolicy: f.u.rp, Measurement: f.u.m,
 		Bucket: time.Unix(0, f.diff.start).UTC(), Detail: f.diff.describe(memberNames(bs, f.u.members))}
 }
@@ -92,7 +92,7 @@ func (f unitDiff) difference(bs []*Backend) Difference {
 // more after that wait, and only those that still differ are returned:
 // a write on its way to the replicas (influxgate delivers to each backend
 // on its own) must not count as a difference.
-func findDiffs(ctx context.Context, bs []*Backend, units []unit, bucket int64, limit int, recheck time.Duration) ([]unitDiff, int, error) {
+func findDiffs(ctx context.Context, bs []*server, units []unit, bucket int64, limit int, recheck time.Duration) ([]unitDiff, int, error) {
 	var (
 		mu    sync.Mutex
 		diffs []unitDiff
@@ -140,7 +140,7 @@ func findDiffs(ctx context.Context, bs []*Backend, units []unit, bucket int64, l
 }
 
 // memberNames lists the names of the backends idx.
-func memberNames(bs []*Backend, idx []int) []string {
+func memberNames(bs []*server, idx []int) []string {
 	var n []string
 	for _, i := range idx {
 		n = append(n, bs[i].Name)

@@ -7,7 +7,12 @@
 //
 // Everything goes through each backend's own HTTP API with the output's
 // credentials: InfluxQL on /query at the output location's base URL, line
-// protocol on the output's write URL. Nothing here takes the daemon's
+// protocol on the output's write URL. The requests are built and sent by
+// backend.Client, the one InfluxDB client of influxgate (its transport,
+// TLS settings and credential rules); this package adds only its retry
+// policy (Requests: attempts with a doubling backoff for failures the
+// client classifies as transient) and a bound on the requests in flight to
+// each backend (server.go). Nothing here takes the daemon's
 // data-directory lock; the only files touched are the resync progress file
 // (data-dir/resync/<listener>-<from>-<to>.json) and the daemon's divergence
 // mark (data-dir/<listener dir>/diverged/<output>).
@@ -111,8 +116,8 @@
 //
 // golang.org/x/time/rate paces writes, golang.org/x/sync/errgroup bounds
 // concurrency, golang.org/x/term detects a terminal for the progress bar.
-// The InfluxQL client (backend.go) is written here: it needs two requests
-// (a query, optionally chunked, and a write) with exact number decoding,
-// and InfluxData's 1.x Go client would add a dependency that InfluxData no
-// longer develops while still leaving the typing of values to the caller.
+// The InfluxQL requests (a query, optionally chunked, a statement and a
+// write, with exact number decoding) are backend.Client's: InfluxData's 1.x
+// Go client would add a dependency that InfluxData no longer develops while
+// still leaving the typing of values to the caller.
 package replica

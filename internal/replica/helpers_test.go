@@ -9,22 +9,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/testinflux"
 )
 
-// backendOf is a Backend for a test server, named name.
-func backendOf(t testing.TB, s *testinflux.Server, name string) *Backend {
+// backendOf is a client for a test server, as the output named name with
+// the server's credentials.
+func backendOf(t testing.TB, s *testinflux.Server, name string) *backend.Client {
 	t.Helper()
 	user, password := s.Credentials()
-	b, err := NewBackend(config.OutputConfig{Name: name, Location: s.WriteURL(), Timeout: 10 * time.Second,
-		Username: user, Password: password}, BackendOptions{Attempts: 2, Backoff: 10 * time.Millisecond})
+	return clientOf(t, config.OutputConfig{Name: name, Location: s.WriteURL(), Timeout: 10 * time.Second,
+		Username: user, Password: password})
+}
+
+// clientOf is a client for the output o, closed at the end of the test.
+func clientOf(t testing.TB, o config.OutputConfig) *backend.Client {
+	t.Helper()
+	c, err := backend.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.Close)
-	return b
+	t.Cleanup(c.Close)
+	return c
 }
+
+// quick retries a failed request once, soon: for tests of failures.
+var quick = Requests{Attempts: 2, Backoff: 10 * time.Millisecond}
 
 // dataBase is the first hour of the test data: recent enough for the
 // seven-day retention policy, aligned on an hour.
@@ -80,10 +91,10 @@ func seed(t testing.TB, s *testinflux.Server) {
 	s.Write(t, "other", "n", strings.Join(lines, "\n"))
 }
 
-// writeRP writes line protocol (ns) into db.rp through a Backend.
+// writeRP writes line protocol (ns) into db.rp.
 func writeRP(t testing.TB, s *testinflux.Server, db, rp, body string) {
 	t.Helper()
-	if err := backendOf(t, s, "w").write(context.Background(), db, rp, []byte(body)); err != nil {
+	if err := backendOf(t, s, "w").WriteLines(context.Background(), db, rp, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
 }

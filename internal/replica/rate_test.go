@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/config"
 )
 
 // The limiter built from -rate lets one batch through at once and then
@@ -12,7 +14,8 @@ import (
 // take one second of (fake) time after the first batch.
 func TestRateLimiterPacesBatches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		o := ResyncOptions{Source: &Backend{BaseURL: "http://a"}, Target: &Backend{BaseURL: "http://b"}, Rate: 1000, BatchSize: 100}
+		o := ResyncOptions{Source: clientOf(t, config.OutputConfig{Name: "a", Location: "http://a/write"}),
+			Target: clientOf(t, config.OutputConfig{Name: "b", Location: "http://b/write"}), Rate: 1000, BatchSize: 100}
 		if err := o.defaults(); err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +44,8 @@ func TestRateLimiterPacesBatches(t *testing.T) {
 
 // Without -rate there is no limiter.
 func TestNoRateNoLimiter(t *testing.T) {
-	o := ResyncOptions{Source: &Backend{BaseURL: "http://a"}, Target: &Backend{BaseURL: "http://b"}}
+	o := ResyncOptions{Source: clientOf(t, config.OutputConfig{Name: "a", Location: "http://a/write"}),
+		Target: clientOf(t, config.OutputConfig{Name: "b", Location: "http://b/write"})}
 	if err := o.defaults(); err != nil || o.limiter != nil {
 		t.Errorf("defaults: %v, limiter %v", err, o.limiter)
 	}

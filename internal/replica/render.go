@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/influxgate/influxgate/internal/backend"
 )
 
 // Rendering query results as line protocol.
@@ -25,7 +27,7 @@ type lineRenderer struct {
 // appendSeries appends one line per row of s to dst and returns the
 // extended buffer and the number of lines. A row without any field value is
 // not a point and is skipped.
-func (r lineRenderer) appendSeries(dst []byte, s series) ([]byte, int, error) {
+func (r lineRenderer) appendSeries(dst []byte, s backend.Series) ([]byte, int, error) {
 	if len(s.Columns) == 0 || s.Columns[0] != "time" {
 		return dst, 0, fmt.Errorf("series %q: columns %v do not start with time", s.Name, s.Columns)
 	}

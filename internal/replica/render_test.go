@@ -7,14 +7,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/influxgate/influxgate/internal/backend"
 )
 
 // decodeSeries decodes a series as the query client does (UseNumber).
-func decodeSeries(t testing.TB, doc string) series {
+func decodeSeries(t testing.TB, doc string) backend.Series {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(doc))
 	dec.UseNumber()
-	var s series
+	var s backend.Series
 	if err := dec.Decode(&s); err != nil {
 		t.Fatal(err)
 	}

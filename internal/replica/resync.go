@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/influxgate/influxgate/internal/backend"
 )
 
 // ResyncOptions configure Resync.
 type ResyncOptions struct {
-	// Source is the replica copied from, Target the one brought in line.
-	Source, Target *Backend
+	// Source is the replica copied from, Target the one brought in line,
+	// each reached with its output's own credentials.
+	Source, Target *backend.Client
 	// Database limits the resync to one database ("" = every database but
 	// _internal).
 	Database string
@@ -43,6 +46,8 @@ type ResyncOptions struct {
 	// Recheck is the wait before a bucket that differs in a comparison pass
 	// is compared once more (see VerifyOptions.Recheck); 0: no second look.
 	Recheck time.Duration
+	// Requests tune each request: its timeout and retries.
+	Requests Requests
 	// StatePath is the progress file ("" keeps progress in memory only).
 	StatePath string
 	// Restart ignores saved progress and starts over.
@@ -65,7 +70,7 @@ func (o *ResyncOptions) defaults() error {
 	if o.Source == nil || o.Target == nil {
 		return errors.New("resync needs a source and a target")
 	}
-	if o.Source.BaseURL == o.Target.BaseURL {
+	if o.Source.BaseURL() == o.Target.BaseURL() {
 		return fmt.Errorf("source %s and target %s are the same server", o.Source, o.Target)
 	}
 	if !o.Start.IsZero() && !o.End.IsZero() && !o.Start.Before(o.End) {
@@ -81,6 +86,7 @@ func (o *ResyncOptions) defaults() error {
 	o.BatchSize = cmp.Or(max(o.BatchSize, 0), 5000)
 	o.ChunkSize = cmp.Or(max(o.ChunkSize, 0), 10000)
 	o.Passes = cmp.Or(max(o.Passes, 0), 3)
+	o.Requests.defaults()
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -133,7 +139,7 @@ func Resync(ctx context.Context, o ResyncOptions) (*ResyncResult, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	params := runParams{Source: o.Source.Name, Target: o.Target.Name, Database: o.Database,
+	params := runParams{Source: o.Source.Name(), Target: o.Target.Name(), Database: o.Database,
 		Start: timeParam(o.Start), End: timeParam(o.End), BucketNS: int64(o.Bucket)}
 	st, note, err := loadState(o.StatePath, params, o.now(), o.Restart)
 	if err != nil {
@@ -145,7 +151,8 @@ func Resync(ctx context.Context, o ResyncOptions) (*ResyncResult, error) {
 	if err := st.save(); err != nil {
 		return nil, err
 	}
-	r := &resyncer{o: o, st: st, bs: []*Backend{o.Source, o.Target},
+	src, dst := newServer(o.Source, o.Concurrency, o.Requests), newServer(o.Target, o.Concurrency, o.Requests)
+	r := &resyncer{o: o, st: st, src: src, dst: dst, bs: []*server{src, dst},
 		res: &ResyncResult{Started: st.started(), Resumed: st.copied()}, rejected: map[Bucket]bool{}}
 	if err := r.run(ctx); err != nil {
 		return r.res, err
@@ -163,7 +170,8 @@ func timeParam(t time.Time) string {
 type resyncer struct {
 	o        ResyncOptions
 	st       *progressState
-	bs       []*Backend // source, target
+	src, dst *server    // o.Source, o.Target
+	bs       []*server  // src, dst
 	mu       sync.Mutex // guards res, rejected and writes to o.Out
 	res      *ResyncResult
 	rejected map[Bucket]bool
@@ -200,7 +208,7 @@ func (r *resyncer) run(ctx context.Context) error {
 			return err
 		}
 		if len(diffs) == 0 {
-			fmt.Fprintf(r.o.Out, "comparison pass %d: %s and %s agree\n", pass, r.o.Source.Name, r.o.Target.Name)
+			fmt.Fprintf(r.o.Out, "comparison pass %d: %s and %s agree\n", pass, r.src.Name, r.dst.Name)
 			return nil
 		}
 		jobs = jobs[:0]
@@ -237,7 +245,7 @@ func sumPoints(jobs []job) int64 {
 // and default. It returns one unit per retention policy and measurement of
 // the source.
 func (r *resyncer) schema(ctx context.Context) ([]unit, error) {
-	src, dst := r.o.Source, r.o.Target
+	src, dst := r.src, r.dst
 	srcDBs, err := src.databases(ctx)
 	if err != nil {
 		return nil, err
@@ -326,11 +334,11 @@ func boolInt(b bool) int {
 }
 
 func (r *resyncer) exec(ctx context.Context, q string) error {
-	if err := r.o.Target.exec(ctx, q); err != nil {
+	if err := r.dst.exec(ctx, q); err != nil {
 		return err
 	}
 	r.res.Schema = append(r.res.Schema, q)
-	fmt.Fprintf(r.o.Out, "%s: %s\n", r.o.Target.Name, q)
+	fmt.Fprintf(r.o.Out, "%s: %s\n", r.dst.Name, q)
 	return nil
 }
 
@@ -340,7 +348,7 @@ func (r *resyncer) plan(ctx context.Context, units []unit) ([]unit, error) {
 	keep := make([]bool, len(units))
 	err := pool(ctx, r.o.Concurrency, len(units), func(ctx context.Context, k int) error {
 		u := &units[k]
-		types, err := r.o.Source.fieldTypes(ctx, u.db, u.rp, u.m)
+		types, err := r.src.fieldTypes(ctx, u.db, u.rp, u.m)
 		if err != nil || len(types) == 0 {
 			return err
 		}
@@ -408,7 +416,7 @@ func (r *resyncer) copy(ctx context.Context, phase string, jobs []job, record bo
 		w := bucketSpan(j.start, bucket, j.u.rng)
 		b := Bucket{Database: j.u.db, RetentionPolicy: j.u.rp, Measurement: j.u.m, Start: time.Unix(0, j.start).UTC()}
 		n, err := r.copyBucket(ctx, j.u, w, p)
-		var be *Error
+		var be *backend.Error
 		done := true
 		r.mu.Lock()
 		r.res.Points += n
@@ -421,7 +429,7 @@ func (r *resyncer) copy(ctx context.Context, phase string, jobs []job, record bo
 			// be copied, and the final comparison reports this one.
 			r.res.Rejected = append(r.res.Rejected, b)
 			r.rejected[b] = true
-			fmt.Fprintf(r.o.Out, "%s rejected points of %s: %v\n", r.o.Target.Name, b, be.Err)
+			fmt.Fprintf(r.o.Out, "%s rejected points of %s: %v\n", r.dst.Name, b, be.Err)
 			err, done = nil, false
 		}
 		r.mu.Unlock()
@@ -457,7 +465,7 @@ func (r *resyncer) copyBucket(ctx context.Context, u *unit, w span, p Progress) 
 				return err
 			}
 		}
-		if err := r.o.Target.write(ctx, u.db, u.rp, buf); err != nil {
+		if err := r.dst.write(ctx, u.db, u.rp, buf); err != nil {
 			return err
 		}
 		p.Add(int64(lines))
@@ -465,7 +473,7 @@ func (r *resyncer) copyBucket(ctx context.Context, u *unit, w span, p Progress) 
 		buf, lines = buf[:0], 0
 		return nil
 	}
-	err := r.o.Source.queryChunked(ctx, u.db, q, r.o.ChunkSize, func(s series) error {
+	err := r.src.queryChunked(ctx, u.db, q, r.o.ChunkSize, func(s backend.Series) error {
 		rows := s.Values
 		for len(rows) > 0 {
 			part := s

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/testinflux"
 )
 
@@ -30,7 +31,7 @@ func TestResyncRestoresWipedBackend(t *testing.T) {
 
 		ctx := context.Background()
 		ba, bb := backendOf(t, a, "a"), backendOf(t, b, "b")
-		rep, err := Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}})
+		rep, err := Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +57,7 @@ func TestResyncRestoresWipedBackend(t *testing.T) {
 				t.Errorf("retention policies on the target: want %s in %s", want, rps.Body)
 			}
 		}
-		rep, err = Verify(ctx, VerifyOptions{Backends: []*Backend{ba, bb}})
+		rep, err = Verify(ctx, VerifyOptions{Backends: []*backend.Client{ba, bb}})
 		if err != nil || !rep.Agree() {
 			t.Fatalf("verify after the resync: %v %+v", err, rep)
 		}
@@ -182,8 +183,8 @@ func TestResyncUnderConcurrentWrites(t *testing.T) {
 	var inRange, after atomic.Int64
 	stopAfter := make(chan struct{})
 	write := func(body string) {
-		for _, w := range []*Backend{wa, wb} { // as influxgate delivers: to each replica
-			if err := w.write(context.Background(), "db", "autogen", []byte(body)); err != nil {
+		for _, w := range []*backend.Client{wa, wb} { // as influxgate delivers: to each replica
+			if err := w.WriteLines(context.Background(), "db", "autogen", []byte(body)); err != nil {
 				t.Error(err)
 			}
 		}
@@ -228,7 +229,7 @@ func TestResyncUnderConcurrentWrites(t *testing.T) {
 	if !res.Agreed() {
 		t.Fatalf("resync left differences: %+v", res.Remaining)
 	}
-	rep, err := Verify(context.Background(), VerifyOptions{Backends: []*Backend{ba, bb}})
+	rep, err := Verify(context.Background(), VerifyOptions{Backends: []*backend.Client{ba, bb}})
 	if err != nil || !rep.Agree() {
 		t.Fatalf("verify after the resync: %v %+v", err, rep)
 	}
@@ -310,7 +311,7 @@ func TestResyncRepairsBucketClobberedAfterCopy(t *testing.T) {
 
 type clobberer struct {
 	nopProgress
-	target *Backend
+	target *backend.Client
 	at     Bucket
 	line   string
 	mu     sync.Mutex
@@ -322,7 +323,7 @@ func (c *clobberer) BucketDone(b Bucket) {
 	defer c.mu.Unlock()
 	if b == c.at && !c.done {
 		c.done = true
-		if err := c.target.write(context.Background(), "db", "autogen", []byte(c.line)); err != nil {
+		if err := c.target.WriteLines(context.Background(), "db", "autogen", []byte(c.line)); err != nil {
 			panic(err)
 		}
 	}

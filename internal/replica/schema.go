@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/backend"
 )
 
 // retentionPolicy is one row of SHOW RETENTION POLICIES.
@@ -21,13 +23,10 @@ type retentionPolicy struct {
 
 // databases lists the backend's databases, without _internal (each server
 // keeps its own monitoring data there).
-func (b *Backend) databases(ctx context.Context) ([]string, error) {
-	res, err := b.query(ctx, "", "SHOW DATABASES")
+func (s *server) databases(ctx context.Context) ([]string, error) {
+	res, err := s.query(ctx, "", "SHOW DATABASES")
 	if err != nil {
 		return nil, err
-	}
-	if res.Error != "" {
-		return nil, &Error{Backend: b.String(), Op: "query SHOW DATABASES", Err: answerError(res.Error)}
 	}
 	var dbs []string
 	for _, name := range firstColumn(res) {
@@ -40,23 +39,20 @@ func (b *Backend) databases(ctx context.Context) ([]string, error) {
 }
 
 // retentionPolicies lists db's retention policies.
-func (b *Backend) retentionPolicies(ctx context.Context, db string) ([]retentionPolicy, error) {
+func (s *server) retentionPolicies(ctx context.Context, db string) ([]retentionPolicy, error) {
 	q := "SHOW RETENTION POLICIES ON " + quoteIdent(db)
-	res, err := b.query(ctx, db, q)
-	if err == nil && res.Error != "" {
-		err = &Error{Backend: b.String(), Op: "query " + q, Err: answerError(res.Error)}
-	}
+	res, err := s.query(ctx, db, q)
 	if err != nil {
 		return nil, err
 	}
 	var rps []retentionPolicy
-	for _, s := range res.Series {
-		col := func(name string) int { return slices.Index(s.Columns, name) }
+	for _, se := range res.Series {
+		col := func(name string) int { return slices.Index(se.Columns, name) }
 		iName, iDur, iShard, iRepl, iDef := col("name"), col("duration"), col("shardGroupDuration"), col("replicaN"), col("default")
 		if iName < 0 || iDur < 0 || iShard < 0 || iRepl < 0 || iDef < 0 {
-			return nil, &Error{Backend: b.String(), Op: "query " + q, Err: fmt.Errorf("unexpected columns %v", s.Columns)}
+			return nil, s.badAnswer("query "+q, fmt.Errorf("unexpected columns %v", se.Columns))
 		}
-		for _, row := range s.Values {
+		for _, row := range se.Values {
 			var rp retentionPolicy
 			rp.Name, _ = row[iName].(string)
 			rp.Default, _ = row[iDef].(bool)
@@ -69,7 +65,7 @@ func (b *Backend) retentionPolicies(ctx context.Context, db string) ([]retention
 				rp.ShardDuration, err = parseDuration(row[iShard])
 			}
 			if err != nil {
-				return nil, &Error{Backend: b.String(), Op: "query " + q, Err: err}
+				return nil, s.badAnswer("query "+q, err)
 			}
 			rps = append(rps, rp)
 		}
@@ -79,12 +75,8 @@ func (b *Backend) retentionPolicies(ctx context.Context, db string) ([]retention
 
 // measurements lists db's measurements (in every retention policy: InfluxDB
 // keeps one index per database).
-func (b *Backend) measurements(ctx context.Context, db string) ([]string, error) {
-	q := "SHOW MEASUREMENTS ON " + quoteIdent(db)
-	res, err := b.query(ctx, db, q)
-	if err == nil && res.Error != "" {
-		err = &Error{Backend: b.String(), Op: "query " + q, Err: answerError(res.Error)}
-	}
+func (s *server) measurements(ctx context.Context, db string) ([]string, error) {
+	res, err := s.query(ctx, db, "SHOW MEASUREMENTS ON "+quoteIdent(db))
 	if err != nil {
 		return nil, err
 	}
@@ -94,18 +86,14 @@ func (b *Backend) measurements(ctx context.Context, db string) ([]string, error)
 // fieldTypes maps each field of rp.m to its types (more than one only after
 // a type conflict between shards). SHOW FIELD KEYS reads the shards of the
 // named retention policy, so an empty map means rp holds no data of m.
-func (b *Backend) fieldTypes(ctx context.Context, db, rp, m string) (map[string][]string, error) {
-	q := "SHOW FIELD KEYS ON " + quoteIdent(db) + " FROM " + source(rp, m)
-	res, err := b.query(ctx, db, q)
-	if err == nil && res.Error != "" {
-		err = &Error{Backend: b.String(), Op: "query " + q, Err: answerError(res.Error)}
-	}
+func (s *server) fieldTypes(ctx context.Context, db, rp, m string) (map[string][]string, error) {
+	res, err := s.query(ctx, db, "SHOW FIELD KEYS ON "+quoteIdent(db)+" FROM "+source(rp, m))
 	if err != nil {
 		return nil, err
 	}
 	types := map[string][]string{}
-	for _, s := range res.Series {
-		for _, row := range s.Values {
+	for _, se := range res.Series {
+		for _, row := range se.Values {
 			if len(row) < 2 {
 				continue
 			}
@@ -122,18 +110,14 @@ func (b *Backend) fieldTypes(ctx context.Context, db, rp, m string) (map[string]
 // timeRange returns the times of the first and the last point of rp.m;
 // ok is false when there is none. Two LIMIT 1 queries read one block per
 // series at each end instead of the whole measurement.
-func (b *Backend) timeRange(ctx context.Context, db, rp, m string) (first, last int64, ok bool, err error) {
+func (s *server) timeRange(ctx context.Context, db, rp, m string) (first, last int64, ok bool, err error) {
 	edge := func(order string) (int64, bool, error) {
-		q := "SELECT * FROM " + source(rp, m) + " ORDER BY time " + order + " LIMIT 1"
-		res, err := b.query(ctx, db, q)
-		if err == nil && res.Error != "" {
-			err = &Error{Backend: b.String(), Op: "query " + q, Err: answerError(res.Error)}
-		}
+		res, err := s.query(ctx, db, "SELECT * FROM "+source(rp, m)+" ORDER BY time "+order+" LIMIT 1")
 		if err != nil {
 			return 0, false, err
 		}
-		for _, s := range res.Series {
-			for _, row := range s.Values {
+		for _, se := range res.Series {
+			for _, row := range se.Values {
 				if t, err := rowTime(row); err == nil {
 					return t, true, nil
 				}
@@ -149,10 +133,10 @@ func (b *Backend) timeRange(ctx context.Context, db, rp, m string) (first, last 
 }
 
 // firstColumn collects the string values of every row's first column.
-func firstColumn(res result) []string {
+func firstColumn(res backend.QueryResult) []string {
 	var out []string
-	for _, s := range res.Series {
-		for _, row := range s.Values {
+	for _, se := range res.Series {
+		for _, row := range se.Values {
 			if len(row) > 0 {
 				if v, ok := row[0].(string); ok {
 					out = append(out, v)

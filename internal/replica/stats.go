@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/backend"
 )
 
 // Comparing replicas by time bucket.
@@ -108,33 +110,30 @@ func bucketSpan(start, bucket int64, r span) span {
 // bucketStats returns the stats of every non-empty bucket of rp.m in w,
 // keyed by bucket start. A database or retention policy that does not exist
 // has no buckets.
-func (b *Backend) bucketStats(ctx context.Context, db, rp, m string, w span, bucket int64) (map[int64]stats, error) {
+func (s *server) bucketStats(ctx context.Context, db, rp, m string, w span, bucket int64) (map[int64]stats, error) {
 	const query = "SELECT count(*), %sFROM %s WHERE %s GROUP BY time(%s) fill(none)"
 	q := fmt.Sprintf(query, "sum(*), min(*), max(*) ", source(rp, m), timeCond(w.from, w.to), durationLit(time.Duration(bucket)))
-	res, err := b.query(ctx, db, q)
-	var ae answerError
-	noSum := errors.As(err, &ae) && strings.Contains(string(ae), "unsupported value")
+	res, err := s.query(ctx, db, q)
+	var be *backend.Error
+	noSum := errors.As(err, &be) && be.Reason == "unreadable_answer" && strings.Contains(be.Err.Error(), "unsupported value")
 	if noSum {
 		// A float sum overflowed and InfluxDB could not print it: compare
 		// this window without sums.
 		q = fmt.Sprintf(query, "min(*), max(*) ", source(rp, m), timeCond(w.from, w.to), durationLit(time.Duration(bucket)))
-		res, err = b.query(ctx, db, q)
+		res, err = s.query(ctx, db, q)
+	}
+	if isNotFound(err) {
+		return map[int64]stats{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if res.Error != "" {
-		if isNotFound(res.Error) {
-			return map[int64]stats{}, nil
-		}
-		return nil, &Error{Backend: b.String(), Op: "query " + clip(q), Err: answerError(res.Error)}
-	}
 	out := map[int64]stats{}
-	for _, s := range res.Series {
-		for _, row := range s.Values {
+	for _, se := range res.Series {
+		for _, row := range se.Values {
 			t, err := rowTime(row)
-			if err != nil || len(row) != len(s.Columns) {
-				return nil, &Error{Backend: b.String(), Op: "query " + clip(q), Err: fmt.Errorf("bad row %v", row)}
+			if err != nil || len(row) != len(se.Columns) {
+				return nil, s.badAnswer(fmt.Sprintf("stats of %s.%s.%s", db, rp, m), fmt.Errorf("bad row %v", row))
 			}
 			st := out[bucketStart(t, bucket)]
 			if st == nil {
@@ -147,20 +146,16 @@ func (b *Backend) bucketStats(ctx context.Context, db, rp, m string, w span, buc
 			for i := 1; i < len(row); i++ {
 				switch v := row[i].(type) {
 				case json.Number:
-					st[s.Columns[i]] = v.String()
+					st[se.Columns[i]] = v.String()
 				case bool:
-					st[s.Columns[i]] = strconv.FormatBool(v)
+					st[se.Columns[i]] = strconv.FormatBool(v)
 				case string:
-					st[s.Columns[i]] = strconv.Quote(v)
+					st[se.Columns[i]] = strconv.Quote(v)
 				}
 			}
 		}
 	}
 	return out, nil
-}
-
-func isNotFound(msg string) bool {
-	return strings.HasPrefix(msg, "database not found") || strings.HasPrefix(msg, "retention policy not found")
 }
 
 // noSumColumn marks stats queried without sums; their sums are not

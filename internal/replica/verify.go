@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/influxgate/influxgate/internal/backend"
 )
 
 // VerifyOptions configure Verify.
 type VerifyOptions struct {
-	// Backends are the replicas to compare (at least two).
-	Backends []*Backend
+	// Backends are the replicas to compare (at least two), each reached
+	// with its output's own credentials.
+	Backends []*backend.Client
 	// Database limits the comparison to one database; "" compares every
 	// database but _internal.
 	Database string
@@ -34,6 +37,8 @@ type VerifyOptions struct {
 	// that differ, so that writes still on their way to one replica do not
 	// count as differences; 0 reports the first comparison.
 	Recheck time.Duration
+	// Requests tune each request: its timeout and retries.
+	Requests Requests
 }
 
 func (o *VerifyOptions) defaults() error {
@@ -49,6 +54,7 @@ func (o *VerifyOptions) defaults() error {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
 	}
+	o.Requests.defaults()
 	if !o.Start.IsZero() && !o.End.IsZero() && !o.Start.Before(o.End) {
 		return fmt.Errorf("start %s is not before end %s", o.Start.Format(time.RFC3339Nano), o.End.Format(time.RFC3339Nano))
 	}
@@ -126,8 +132,8 @@ func Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	v := &verifier{o: o, rep: &Report{}}
-	for _, b := range o.Backends {
+	v := &verifier{o: o, bs: newServers(o.Backends, o.Concurrency, o.Requests), rep: &Report{}}
+	for _, b := range v.bs {
 		v.rep.Backends = append(v.rep.Backends, b.Name)
 	}
 	units, err := v.schema(ctx)
@@ -149,6 +155,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
 
 type verifier struct {
 	o   VerifyOptions
+	bs  []*server // o.Backends
 	mu  sync.Mutex
 	rep *Report
 }
@@ -180,7 +187,7 @@ func all(n int) []int {
 func (v *verifier) names(idx []int) string {
 	var n []string
 	for _, i := range idx {
-		n = append(n, v.o.Backends[i].Name)
+		n = append(n, v.bs[i].Name)
 	}
 	return strings.Join(n, ", ")
 }
@@ -188,7 +195,7 @@ func (v *verifier) names(idx []int) string {
 // schema compares databases, retention policies and measurements and
 // returns the retention policy and measurement pairs to compare further.
 func (v *verifier) schema(ctx context.Context) ([]unit, error) {
-	bs := v.o.Backends
+	bs := v.bs
 	dbs := make([][]string, len(bs))
 	if err := eachBackend(ctx, all(len(bs)), func(ctx context.Context, i int) (err error) {
 		dbs[i], err = bs[i].databases(ctx)
@@ -248,7 +255,7 @@ func (v *verifier) compareRPs(db string, members []int, rps [][]retentionPolicy)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		if missing := absent(byName[name], len(v.o.Backends), members...); len(missing) > 0 {
+		if missing := absent(byName[name], len(v.bs), members...); len(missing) > 0 {
 			v.add(Difference{Kind: KindRetentionPolicy, Database: db, RetentionPolicy: name, Detail: "missing on " + v.names(missing)})
 		}
 		var dur, def []string
@@ -257,7 +264,7 @@ func (v *verifier) compareRPs(db string, members []int, rps [][]retentionPolicy)
 			dur = append(dur, rpDuration(rp.Duration))
 			def = append(def, fmt.Sprint(rp.Default))
 		}
-		names := memberNames(v.o.Backends, byName[name])
+		names := memberNames(v.bs, byName[name])
 		var detail []string
 		if !allSameValue(dur) {
 			detail = append(detail, "duration "+labeled(names, dur))
@@ -278,9 +285,9 @@ func (v *verifier) fields(ctx context.Context, units []unit) ([]unit, error) {
 	keep := make([]bool, len(units))
 	err := pool(ctx, v.o.Concurrency, len(units), func(ctx context.Context, k int) error {
 		u := &units[k]
-		types := make([]map[string][]string, len(v.o.Backends))
+		types := make([]map[string][]string, len(v.bs))
 		if err := eachBackend(ctx, u.members, func(ctx context.Context, i int) (err error) {
-			types[i], err = v.o.Backends[i].fieldTypes(ctx, u.db, u.rp, u.m)
+			types[i], err = v.bs[i].fieldTypes(ctx, u.db, u.rp, u.m)
 			return err
 		}); err != nil {
 			return err
@@ -312,14 +319,14 @@ func (v *verifier) fields(ctx context.Context, units []unit) ([]unit, error) {
 			v.add(Difference{Kind: KindMeasurement, Database: u.db, RetentionPolicy: u.rp, Measurement: u.m,
 				Detail: "no data in this retention policy on " + v.names(empty)})
 		}
-		if d := describeFields(v.o.Backends, with, types); d != "" {
+		if d := describeFields(v.bs, with, types); d != "" {
 			v.add(Difference{Kind: KindFields, Database: u.db, RetentionPolicy: u.rp, Measurement: u.m, Detail: d})
 		}
 		if len(with) < 2 {
 			return nil
 		}
 		u.members = with
-		rng, ok, err := dataRange(ctx, v.o.Backends, u, v.o.Start, v.o.End)
+		rng, ok, err := dataRange(ctx, v.bs, u, v.o.Start, v.o.End)
 		if err != nil || !ok {
 			return err
 		}
@@ -341,7 +348,7 @@ func (v *verifier) fields(ctx context.Context, units []unit) ([]unit, error) {
 
 // dataRange is the span from the earliest first point to the latest last
 // point of u on its members, narrowed to [start, end) where given.
-func dataRange(ctx context.Context, bs []*Backend, u *unit, start, end time.Time) (span, bool, error) {
+func dataRange(ctx context.Context, bs []*server, u *unit, start, end time.Time) (span, bool, error) {
 	r := span{minTime, maxTime + 1}
 	if !start.IsZero() {
 		r.from = start.UnixNano()
@@ -378,7 +385,7 @@ func dataRange(ctx context.Context, bs []*Backend, u *unit, start, end time.Time
 
 // describeFields names the fields not present with the same types on every
 // member: "load: a=float b=integer; user: a=- b=string".
-func describeFields(bs []*Backend, members []int, types []map[string][]string) string {
+func describeFields(bs []*server, members []int, types []map[string][]string) string {
 	keys := map[string]bool{}
 	for _, i := range members {
 		for f := range types[i] {
@@ -404,13 +411,13 @@ func describeFields(bs []*Backend, members []int, types []map[string][]string) s
 
 // data compares the buckets of every unit.
 func (v *verifier) data(ctx context.Context, units []unit) error {
-	diffs, n, err := findDiffs(ctx, v.o.Backends, units, int64(v.o.Bucket), v.o.Concurrency, v.o.Recheck)
+	diffs, n, err := findDiffs(ctx, v.bs, units, int64(v.o.Bucket), v.o.Concurrency, v.o.Recheck)
 	if err != nil {
 		return err
 	}
 	v.rep.Buckets = n
 	for _, f := range diffs {
-		v.add(f.difference(v.o.Backends))
+		v.add(f.difference(v.bs))
 	}
 	return nil
 }
