@@ -3,6 +3,15 @@ GO          ?= go
 CACHE       ?= $(HOME)/.cache/influxgate
 INFLUXD18   ?= $(CACHE)/influxd-1.8.10/influxd
 export INFLUXD_1_8 := $(INFLUXD18)
+# Telegraf for the client tests (internal/e2e/clients_telegraf_test.go),
+# built with only the plugins they use: exec + the influx parser feed known
+# points, outputs.influxdb and outputs.influxdb_v2 write them through
+# influxgate, inputs.influxdb reads /debug/vars and outputs.file shows what
+# it read.
+TELEGRAF_VERSION ?= v1.37.2
+TELEGRAF    ?= $(CACHE)/telegraf-$(TELEGRAF_VERSION:v%=%)/telegraf
+TELEGRAF_TAGS := custom,inputs.exec,inputs.influxdb,parsers.influx,serializers.influx,outputs.influxdb,outputs.influxdb_v2,outputs.file
+export TELEGRAF_BIN := $(TELEGRAF)
 
 # Packaging: VERSION goes into the binary and the .deb (a Debian version
 # must start with a digit). nfpm is pinned at v2.45.0: later releases need
@@ -11,7 +20,7 @@ VERSION     ?= 0.1.0~dev
 GOARCH      ?= $(shell $(GO) env GOARCH)
 NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.0
 
-.PHONY: all build demo test test-faults fuzz deps debian-deps influxd-1.8 vet fmt clean deb
+.PHONY: all build demo test test-faults fuzz deps debian-deps influxd-1.8 telegraf vet fmt clean deb
 
 all: build
 
@@ -23,9 +32,10 @@ demo: build
 	scripts/install-deps.sh demo
 	scripts/demo.sh
 
-# deps installs what the tests need: Debian's influxdb (1.6.7) and the influx
-# CLI, and influxd 1.8.10 (for the /api/v2 endpoints) built into the cache.
-deps: debian-deps influxd-1.8
+# deps installs what the tests need: Debian's influxdb (1.6.7), the influx
+# CLI and python3-influxdb, influxd 1.8.10 (for the /api/v2 endpoints) and
+# Telegraf built into the cache.
+deps: debian-deps influxd-1.8 telegraf
 
 debian-deps:
 	scripts/install-deps.sh
@@ -36,16 +46,25 @@ $(INFLUXD18):
 	CGO_ENABLED=0 GOBIN=$(dir $(INFLUXD18)) GOFLAGS=-mod=mod \
 		$(GO) install -ldflags=-s github.com/influxdata/influxdb/cmd/influxd@v1.8.10
 
+telegraf: $(TELEGRAF)
+
+$(TELEGRAF):
+	CGO_ENABLED=0 GOBIN=$(dir $(TELEGRAF)) GOFLAGS=-mod=mod \
+		$(GO) install -ldflags=-s -tags "$(TELEGRAF_TAGS)" \
+		github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION)
+
 # test runs every test, the short fault suite (internal/e2e, TestFault* and
 # TestHostile*) included, then each fuzz target for FUZZTIME.
 # INFLUXGATE_PACKAGE_TEST lets the e2e test install the .deb into this
 # machine (dpkg -i, then purge); plain `go test` leaves the system alone.
+# INFLUXGATE_REQUIRE_CLIENTS makes the real-client tests (Telegraf,
+# python3-influxdb) fail instead of skip when a client is missing.
 FUZZTIME    ?= 5s
 SOAK        ?= 30m
 
 test: deps
 	$(GO) vet ./...
-	INFLUXGATE_PACKAGE_TEST=1 $(GO) test -race -count=1 -timeout 20m ./...
+	INFLUXGATE_PACKAGE_TEST=1 INFLUXGATE_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 20m ./...
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 # fuzz runs each fuzz target for FUZZTIME (e.g. make fuzz FUZZTIME=10m).

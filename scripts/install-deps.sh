@@ -7,6 +7,9 @@ command -v influxd >/dev/null 2>&1 || need="$need influxdb"
 command -v influx >/dev/null 2>&1 || need="$need influxdb-client"
 # headless Chromium for the status page's browser test
 [ "${1:-}" = demo ] || [ -x /usr/bin/chromium ] || need="$need chromium"
+# the Python client the client tests drive (run with Debian's python3, which
+# is the one the package installs into)
+[ "${1:-}" = demo ] || /usr/bin/python3 -c 'import influxdb' >/dev/null 2>&1 || need="$need python3-influxdb"
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

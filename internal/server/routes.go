@@ -32,6 +32,7 @@ func (s *Server) routes(l *listener, cfg *config.Config, hc config.HTTPConfig, w
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, hc.DefaultPingResponse) })
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, r, l) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/vars", s.serveDebugVars)
 	s.status.Register(mux)
 	if cfg.Debug.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
