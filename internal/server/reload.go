@@ -100,7 +100,7 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	var next []*listener
 	for _, st := range steps {
 		if st.added {
-			if s.serving {
+			if s.running {
 				s.serve(st.l)
 			}
 			s.logger.Info("listener added by a reload", "listener", st.hc.Name)
@@ -126,7 +126,7 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.closeListeners(ctx, removed)
-	s.listeners = next
+	s.setListeners(next)
 	s.cfg = cfg
 	return warnings, nil
 }

@@ -54,12 +54,16 @@ type Server struct {
 	ingestMetrics *ingest.Metrics
 	queryMetrics  *query.Metrics
 
-	// mu guards cfg and listeners, which a reload replaces.
+	// mu serialises what changes cfg and listeners (New, Reload, Run's
+	// shutdown). Request handlers never take it: they read the snapshot
+	// in serving, so that a shutdown or reload waiting for in-flight
+	// requests cannot deadlock with them.
 	mu        sync.Mutex
 	cfg       *config.Config
 	listeners []*listener
+	serving   atomic.Pointer[[]*listener]
 	udp       []*udpListener // [[udp]] sections; a reload leaves them alone
-	serving   bool
+	running   bool
 	errs      chan error // a listener's Serve failed
 }
 
@@ -116,7 +120,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		if err != nil {
 			return nil, err
 		}
-		s.listeners = append(s.listeners, l)
+		s.setListeners(append(s.listeners, l))
 	}
 	if err := s.openUDP(); err != nil {
 		return nil, err
@@ -245,10 +249,9 @@ func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 
 // Addrs returns the bound address of every HTTP listener, in config order.
 func (s *Server) Addrs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, len(s.listeners))
-	for i, l := range s.listeners {
+	ls := s.current()
+	out := make([]string, len(ls))
+	for i, l := range ls {
 		out[i] = l.ln.Addr().String()
 	}
 	return out
@@ -256,10 +259,8 @@ func (s *Server) Addrs() []string {
 
 // statusSources lists the relays (HTTP and UDP) for the status page.
 func (s *Server) statusSources() []status.Source {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []status.Source
-	for _, l := range s.listeners {
+	for _, l := range s.current() {
 		out = append(out, l.relay)
 	}
 	for _, u := range s.udp {
@@ -270,6 +271,21 @@ func (s *Server) statusSources() []status.Source {
 	return out
 }
 
+// current is the listeners in force, without a lock.
+func (s *Server) current() []*listener {
+	if p := s.serving.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setListeners replaces the listeners in force; s.mu is held.
+func (s *Server) setListeners(ls []*listener) {
+	s.listeners = ls
+	snap := append([]*listener(nil), ls...)
+	s.serving.Store(&snap)
+}
+
 // Run serves until ctx is done, then shuts down: stop accepting, let
 // in-flight requests finish within shutdown-timeout, let the workers
 // deliver what they can in what is left of it, persist cursors, close.
@@ -278,7 +294,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range s.listeners {
 		s.serve(l)
 	}
-	s.serving = true
+	s.running = true
 	s.mu.Unlock()
 	s.startUDP()
 	probeCtx, stopProbe := context.WithCancel(ctx)
@@ -296,7 +312,7 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.closeListeners(sctx, s.listeners)
-	s.listeners = nil
+	s.setListeners(nil)
 	s.closeUDPListeners() // their last lines go to their relays
 	s.closeUDPRelays(sctx)
 	if s.unlock != nil {
@@ -322,7 +338,7 @@ func (s *Server) serve(l *listener) {
 // closeAll releases everything New opened when start-up fails.
 func (s *Server) closeAll(ctx context.Context) {
 	s.closeListeners(ctx, s.listeners)
-	s.listeners = nil
+	s.setListeners(nil)
 	s.closeUDPListeners() // their last lines go to their relays
 	s.closeUDPRelays(ctx)
 	if s.unlock != nil {
