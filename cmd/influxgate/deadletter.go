@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
+	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/wal"
 )
@@ -19,7 +21,7 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file")
 	output := fs.String("output", "", "output (backend) name")
-	listener := fs.String("listener", "", "[[http]] listener name (default: the only one)")
+	listener := fs.String("listener", "", "[[http]] or [[udp]] section that owns the output (needed only when two have an output of that name)")
 	dataDir := fs.String("data-dir", "", "overrides the config's data-dir")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -34,18 +36,9 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "invalid configuration:\n%v\n", err)
 		return 1
 	}
-	hc := -1
-	for i, h := range cfg.HTTP {
-		if *listener == "" || h.Name == *listener {
-			for _, o := range h.Outputs {
-				if o.Name == *output {
-					hc = i
-				}
-			}
-		}
-	}
-	if hc < 0 {
-		fmt.Fprintf(stderr, "no output %q in the configured [[http]] listeners\n", *output)
+	name, outputs, err := deadLetterRelay(cfg, *listener, *output)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	unlock, err := wal.LockDir(cfg.DataDir)
@@ -54,8 +47,7 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	h := cfg.HTTP[hc]
-	r, err := relay.New(relay.Options{Name: h.Name, Dir: cfg.ListenerDir(h.Name), Outputs: h.Outputs})
+	r, err := relay.New(relay.Options{Name: name, Dir: cfg.ListenerDir(name), Outputs: outputs})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -84,4 +76,43 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%d records deleted from the dead-letter store of %s\n", n, *output)
 	}
 	return 0
+}
+
+// deadLetterRelay finds the relay that owns output: an [[http]] listener,
+// or a [[udp]] section whose http(s) outputs go through a log of its own.
+// It returns the relay's name and outputs, as the daemon opens it.
+func deadLetterRelay(cfg *config.Config, listener, output string) (string, []config.OutputConfig, error) {
+	var found []string
+	var name string
+	var outputs []config.OutputConfig
+	consider := func(n string, outs []config.OutputConfig) {
+		if listener != "" && n != listener {
+			return
+		}
+		for _, o := range outs {
+			if o.Name == output {
+				found = append(found, n)
+				name, outputs = n, outs
+			}
+		}
+	}
+	for _, h := range cfg.HTTP {
+		consider(h.Name, h.Outputs)
+	}
+	for _, u := range cfg.UDP {
+		var httpOuts []config.OutputConfig
+		for _, o := range u.Outputs {
+			if o.IsHTTP() {
+				httpOuts = append(httpOuts, o)
+			}
+		}
+		consider(u.Name, httpOuts)
+	}
+	switch len(found) {
+	case 0:
+		return "", nil, fmt.Errorf("no output %q with a log in the configured [[http]] and [[udp]] sections", output)
+	case 1:
+		return name, outputs, nil
+	}
+	return "", nil, fmt.Errorf("output %q exists in %s; choose one with -listener", output, strings.Join(found, ", "))
 }
