@@ -90,6 +90,9 @@ func (c *Config) ApplyDefaults() {
 			h.Query.Timeout = DefaultQueryTimeout
 		}
 		applyOutputDefaults(h.Outputs, true)
+		for j := range h.Shards {
+			applyOutputDefaults(h.Shards[j].Outputs, true)
+		}
 	}
 	for i := range c.UDP {
 		u := &c.UDP[i]

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is influxgate's one internal model. The native TOML format, the
 // influxdb-relay TOML format and the Inmate YAML format all load into it.
@@ -99,6 +102,47 @@ type HTTPConfig struct {
 	Auth               AuthConfig
 	Query              QueryConfig    // [http.query]
 	Outputs            []OutputConfig // "output"
+	// ShardKey spreads the listener's data over Shards ("shard-key"):
+	// "measurement" or "tag:NAME"; "" means no sharding, and Outputs are
+	// the one replica set. docs/sharding.md has the rules.
+	ShardKey string
+	// Shards are the [[http.shard]] sections: replica sets, each with its
+	// own outputs and log. A listener has either Outputs or Shards.
+	Shards []ShardConfig
+}
+
+// ShardConfig is one [[http.shard]] section of a sharded listener.
+type ShardConfig struct {
+	Name string // "name" (required; part of the owner function)
+	// Retire keeps the shard serving what it holds while it owns no keys,
+	// so that influxgate rebalance can move its data off before it is
+	// removed from the config ("retire").
+	Retire  bool
+	Outputs []OutputConfig // "output"
+}
+
+// Sharded reports whether the listener spreads its data over shards.
+func (h HTTPConfig) Sharded() bool { return len(h.Shards) > 0 }
+
+// AllOutputs returns every output of the listener: its outputs, or those
+// of all its shards in config order.
+func (h HTTPConfig) AllOutputs() []OutputConfig {
+	if !h.Sharded() {
+		return h.Outputs
+	}
+	var out []OutputConfig
+	for _, s := range h.Shards {
+		out = append(out, s.Outputs...)
+	}
+	return out
+}
+
+// ShardTag returns K for shard-key = "tag:K", and "" otherwise.
+func (h HTTPConfig) ShardTag() string {
+	if t, ok := strings.CutPrefix(h.ShardKey, "tag:"); ok {
+		return t
+	}
+	return ""
 }
 
 // QueryConfig is [http.query]: how /query and /api/v2/query are routed.

@@ -55,6 +55,14 @@ type httpTOML struct {
 	Auth                   authTOML     `toml:"auth"`
 	Query                  queryTOML    `toml:"query"`
 	Outputs                []outputTOML `toml:"output"`
+	ShardKey               string       `toml:"shard-key"`
+	Shards                 []shardTOML  `toml:"shard"`
+}
+
+type shardTOML struct {
+	Name    string       `toml:"name"`
+	Retire  bool         `toml:"retire"`
+	Outputs []outputTOML `toml:"output"`
 }
 
 type queryTOML struct {
@@ -237,6 +245,10 @@ func sectionName(schema string) string {
 		return "[[" + schema + "]]"
 	case "http.output", "udp.output":
 		return "[[" + strings.TrimSuffix(schema, ".output") + "]] output"
+	case "http.shard":
+		return "[[http.shard]]"
+	case "http.shard.output":
+		return "[[http.shard]] output"
 	case "http.auth.users":
 		return "[http.auth] users"
 	}
@@ -340,6 +352,11 @@ func (c *converter) config(raw *fileTOML) Config {
 		c.duration(key+".query.max-lag", h.Query.MaxLag, &hc.Query.MaxLag)
 		c.duration(key+".query.timeout", h.Query.Timeout, &hc.Query.Timeout)
 		hc.Outputs = c.outputs(key, h.Outputs)
+		hc.ShardKey = h.ShardKey
+		for j, s := range h.Shards {
+			hc.Shards = append(hc.Shards, ShardConfig{Name: s.Name, Retire: s.Retire,
+				Outputs: c.outputs(fmt.Sprintf("%s.shard[%d]", key, j), s.Outputs)})
+		}
 		cfg.HTTP = append(cfg.HTTP, hc)
 	}
 	for i, u := range raw.UDP {

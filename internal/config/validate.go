@@ -133,6 +133,10 @@ func validateHTTP(p *problems, key string, h *HTTPConfig) {
 	oneOf(p, key+".query.strategy", h.Query.Strategy, QueryStrategies)
 	positive(p, key+".query.max-lag", h.Query.MaxLag)
 	positive(p, key+".query.timeout", h.Query.Timeout)
+	if h.Sharded() || h.ShardKey != "" {
+		validateShards(p, key, h)
+		return
+	}
 	if len(h.Outputs) == 0 {
 		p.add(key+".output", "at least one output is required")
 	}
@@ -141,6 +145,61 @@ func validateHTTP(p *problems, key string, h *HTTPConfig) {
 		okey := fmt.Sprintf("%s.output[%d]", key, j)
 		outputName(p, okey, h.Outputs[j].Name, names, j)
 		validateHTTPOutput(p, okey, &h.Outputs[j])
+	}
+}
+
+// validateShards checks a sharded listener: a valid shard-key, shards
+// instead of outputs, unique shard names, at least one shard that owns
+// keys, and output names unique across the listener's shards.
+func validateShards(p *problems, key string, h *HTTPConfig) {
+	switch tag := h.ShardTag(); {
+	case h.ShardKey == "":
+		p.add(key+".shard", `[[http.shard]] sections need shard-key = "measurement" or "tag:NAME" on their listener`)
+	case h.ShardKey == "measurement":
+	case strings.HasPrefix(h.ShardKey, "tag:") && strings.TrimSpace(tag) != "":
+	default:
+		p.add(key+".shard-key", `want "measurement" or "tag:NAME" (the tag whose value picks the shard), got %q`, h.ShardKey)
+	}
+	if len(h.Outputs) > 0 {
+		p.add(key+".output", "a listener has either output or [[http.shard]] sections, not both; move these outputs into a shard")
+	}
+	if len(h.Shards) == 0 {
+		p.add(key+".shard-key", "set, but the listener has no [[http.shard]] sections")
+	}
+	shardNames := map[string]int{}
+	outputs := map[string]string{}
+	owners := 0
+	for j := range h.Shards {
+		s := &h.Shards[j]
+		skey := fmt.Sprintf("%s.shard[%d]", key, j)
+		if msg := nameProblem(s.Name); msg != "" {
+			p.add(skey+".name", "%s", msg)
+		} else if prev, dup := shardNames[s.Name]; dup {
+			p.add(skey+".name", "shard name %q is also used by shard[%d]; names must be unique", s.Name, prev)
+		} else {
+			shardNames[s.Name] = j
+		}
+		if !s.Retire {
+			owners++
+		}
+		if len(s.Outputs) == 0 {
+			p.add(skey+".output", "at least one output is required")
+		}
+		for k := range s.Outputs {
+			o := &s.Outputs[k]
+			okey := fmt.Sprintf("%s.output[%d]", skey, k)
+			if msg := nameProblem(o.Name); msg != "" {
+				p.add(okey+".name", "%s", msg)
+			} else if prev, dup := outputs[o.Name]; dup {
+				p.add(okey+".name", "output name %q is also used by %s; output names must be unique across a listener's shards", o.Name, prev)
+			} else {
+				outputs[o.Name] = okey
+			}
+			validateHTTPOutput(p, okey, o)
+		}
+	}
+	if len(h.Shards) > 0 && owners == 0 {
+		p.add(key+".shard", "every shard has retire = true: at least one shard must own keys")
 	}
 }
 
