@@ -59,7 +59,7 @@ type Client struct {
 
 // New builds a client for an [[http]] output.
 func New(o config.OutputConfig) (*Client, error) {
-	u, err := url.Parse(o.Location)
+	u, err := o.Location.URL()
 	if err != nil {
 		return nil, fmt.Errorf("output %q: location: %w", o.Name, err)
 	}

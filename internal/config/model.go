@@ -137,8 +137,10 @@ type UserAuth struct {
 // OutputConfig is one backend (an "output" entry). The same type serves
 // [[http]] outputs and [[udp]] outputs; Validate checks which keys fit where.
 type OutputConfig struct {
-	Name     string // "name" (required)
-	Location string // "location": the full /write (or /api/v2/write) URL, or host:port for UDP
+	Name string // "name" (required)
+	// Location is "location": the full /write (or /api/v2/write) URL, or
+	// host:port for UDP. It prints redacted (see Location).
+	Location Location
 	// Timeout per request to this backend ("timeout"; default 10s).
 	Timeout time.Duration
 	// BufferSizeMB caps this backend's backlog in the log ("buffer-size-mb";

@@ -363,7 +363,7 @@ func (c *converter) outputs(listener string, outs []outputTOML) []OutputConfig {
 		key := fmt.Sprintf("%s.output[%d]", listener, j)
 		oc := OutputConfig{
 			Name:                o.Name,
-			Location:            o.Location,
+			Location:            Location(o.Location),
 			BufferSizeMB:        o.BufferSizeMB,
 			MaxBatchKB:          o.MaxBatchKB,
 			SkipTLSVerification: o.SkipTLSVerification,

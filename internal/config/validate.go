@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -219,11 +218,11 @@ func outputName(p *problems, key, name string, seen map[string]int, j int) {
 }
 
 func validateHTTPOutput(p *problems, key string, o *OutputConfig) {
-	u, err := url.Parse(o.Location)
+	u, err := o.Location.URL()
 	switch {
 	case o.Location == "":
 		p.add(key+".location", "required: the backend's write URL, e.g. http://127.0.0.1:8086/write")
-	case !strings.Contains(o.Location, "://"):
+	case !strings.Contains(string(o.Location), "://"):
 		p.add(key+".location", "want an http:// or https:// URL with a host, got %q", o.Location)
 	case err != nil:
 		p.add(key+".location", "%v", err)
@@ -270,7 +269,7 @@ func validateHTTPOutput(p *problems, key string, o *OutputConfig) {
 func validateUDPOutput(p *problems, key string, o *OutputConfig) {
 	if o.Location == "" {
 		p.add(key+".location", "required: the backend's UDP host:port")
-	} else if msg := hostPortProblem(o.Location, false, false); msg != "" {
+	} else if msg := hostPortProblem(o.Location.String(), false, false); msg != "" {
 		p.add(key+".location", "want host:port (or an http(s) URL when the listener sets database): %s", msg)
 	}
 	if o.MTU < 1 || o.MTU > MaxUDPPayload {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -59,7 +58,7 @@ func outputWarnings(listener string, outs []OutputConfig, notYet func(feature, k
 			continue
 		}
 		// "/write" also covers "/api/v2/write" and both behind a proxy prefix.
-		if u, err := url.Parse(o.Location); err == nil && !strings.HasSuffix(u.Path, "/write") {
+		if u, err := o.Location.URL(); err == nil && !strings.HasSuffix(u.Path, "/write") {
 			w = append(w, fmt.Sprintf("%s.location: path %q is neither /write nor /api/v2/write; "+
 				"influxgate posts writes to it as given", key, u.Path))
 		}
