@@ -152,6 +152,12 @@ func validateAuth(p *problems, key string, a *AuthConfig) {
 		p.add(key+".mode", `tokens and users are only checked with mode = "gateway"; `+
 			`in pass-through mode they would be silently unused`)
 	}
+	if a.TokenRights&^allRights != 0 {
+		p.add(key+".token-rights", "unknown rights bits %#x", uint8(a.TokenRights))
+	}
+	if a.TokenRights != 0 && len(a.Tokens) == 0 {
+		p.add(key+".token-rights", "set, but there are no tokens")
+	}
 	seen := map[string]bool{}
 	for i, t := range a.Tokens {
 		k := fmt.Sprintf("%s.tokens[%d]", key, i)
@@ -173,6 +179,9 @@ func validateAuth(p *problems, key string, a *AuthConfig) {
 		users[u.Username] = true
 		if u.Password == "" {
 			p.add(k+".password", "must not be empty")
+		}
+		if u.Rights&^allRights != 0 {
+			p.add(k+".rights", "unknown rights bits %#x", uint8(u.Rights))
 		}
 	}
 }
