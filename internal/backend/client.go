@@ -106,7 +106,13 @@ func (c *Client) Name() string { return c.name }
 func (c *Client) API() API { return c.api }
 
 // BaseURL is the server's URL without the write path, for /ping and /query.
-func (c *Client) BaseURL() string { return c.baseURL.String() }
+// User information in the location is left out: credentials travel in the
+// headers SetCredentials and SetClientCredentials set, never by accident.
+func (c *Client) BaseURL() string {
+	u := c.baseURL
+	u.User = nil
+	return u.String()
+}
 
 // String names the backend and its address for messages, e.g.
 // "b (http://db2:8086)"; user information in the location is left out.

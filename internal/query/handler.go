@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/auth"
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/influxerr"
@@ -33,9 +34,12 @@ type Options struct {
 	Outputs     []config.OutputConfig
 	Query       config.QueryConfig
 	Consistency relay.Consistency
-	// Gateway is true when influxgate authenticated the client itself:
-	// the client's credentials are not forwarded (per-output credentials
-	// are used when configured).
+	// Gateway is true when influxgate authenticated the client itself
+	// (auth.Gateway's Middleware put an auth.Principal in the request's
+	// context): each statement is checked against the client's rights,
+	// and the backends get the output's credentials (or none). Otherwise
+	// (pass-through) reads and statements carry only the client's own
+	// credentials, never the output's.
 	Gateway bool
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -98,10 +102,19 @@ func (h *Handler) ServeQuery(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	class, err := Classify(q, params)
+	parsed, class, err := Parse(q, params)
 	if err != nil {
 		h.fail(w, "query", http.StatusBadRequest, err.Error(), start)
 		return
+	}
+	if h.opts.Gateway {
+		// The backends will see the output's credentials: influxgate is
+		// the one to check what this client may do.
+		p, _ := auth.PrincipalFrom(r.Context())
+		if err := p.AuthorizeQuery(parsed, r.Form.Get("db")); err != nil {
+			h.fail(w, "query", http.StatusForbidden, err.Error(), start)
+			return
+		}
 	}
 	if class == Change {
 		h.change(w, r, q, start)
@@ -177,21 +190,29 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, 
 	h.fail(w, endpoint, http.StatusServiceUnavailable, "every backend failed: "+strings.Join(failures, "; "), start)
 }
 
-// backendRequest rebuilds the client's request for one backend, with that
-// backend's credentials (or the client's, in pass-through mode).
+// backendRequest rebuilds the client's request for one backend: in gateway
+// mode with the output's credentials (the gateway checked the client's
+// rights), in pass-through mode with the client's own credentials only, so
+// that an output's credentials never answer a read for a client that did
+// not prove its own.
 func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target, endpoint string, body []byte) (*http.Request, error) {
-	client := record.Auth{}
-	if !h.opts.Gateway {
-		client = record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
-		if endpoint == "flux" {
-			q := r.URL.Query()
-			client.Username, client.Password = q.Get("u"), q.Get("p")
+	client := record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
+	if endpoint == "flux" {
+		q := r.URL.Query()
+		client.Username, client.Password = q.Get("u"), q.Get("p")
+	}
+	setCredentials := func(hdr http.Header, params url.Values) {
+		if h.opts.Gateway {
+			t.client.SetCredentials(hdr, params, record.Auth{})
+		} else {
+			t.client.SetClientCredentials(hdr, params, client)
 		}
 	}
 	u, err := url.Parse(t.client.BaseURL())
 	if err != nil {
 		return nil, err
 	}
+	u.User = nil // Go's client would send it as Basic auth; setCredentials decides
 	hdr := make(http.Header)
 	for _, k := range []string{"Accept", "Accept-Encoding", "Content-Type", "X-Request-Id"} {
 		if v := r.Header.Get(k); v != "" {
@@ -204,17 +225,17 @@ func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target
 	switch {
 	case endpoint == "flux":
 		u.Path += "/api/v2/query"
-		t.client.SetCredentials(hdr, urlParams, client)
+		setCredentials(hdr, urlParams)
 		reqBody = bytes.NewReader(body)
 	case r.Method == http.MethodGet:
 		u.Path += "/query"
-		t.client.SetCredentials(hdr, urlParams, client)
+		setCredentials(hdr, urlParams)
 	default:
 		u.Path += "/query"
 		form := cloneValues(r.PostForm)
 		form.Del("u")
 		form.Del("p")
-		t.client.SetCredentials(hdr, urlParams, client)
+		setCredentials(hdr, urlParams)
 		hdr.Set("Content-Type", "application/x-www-form-urlencoded")
 		reqBody = strings.NewReader(form.Encode())
 	}
@@ -281,7 +302,12 @@ func (h *Handler) change(w http.ResponseWriter, r *http.Request, q string, start
 	if p := r.Form.Get("params"); p != "" {
 		rec.Params = url.Values{"params": {p}}.Encode()
 	}
-	if !h.opts.Gateway {
+	if h.opts.Gateway {
+		// Authorised above against the client's rights: the backends get
+		// the output's credentials, now and on replay.
+		rec.Flags |= record.FlagGatewayAuthorized
+	} else {
+		// Only the client's own credentials, now and on replay.
 		rec.Auth = record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
 	}
 	ans := h.opts.Relay.Write(r.Context(), &rec, h.opts.Consistency)
