@@ -135,8 +135,27 @@ func (h *Handler) ServeFlux(w http.ResponseWriter, r *http.Request) {
 	h.read(w, r, "flux", start)
 }
 
+// maxKeptAnswer bounds the body of a 5xx answer kept while the next
+// backend is tried (InfluxDB's error answers are a few hundred bytes).
+const maxKeptAnswer = 1 << 20
+
+// keptAnswer is a backend's 5xx answer, kept to be passed to the client if
+// no later backend answers better.
+type keptAnswer struct {
+	backend string
+	status  int
+	header  http.Header
+	body    []byte
+}
+
 // read sends the request to the first candidate that answers without a
-// connection error, timeout or 5xx, and streams its answer back.
+// connection error, timeout or 5xx, and streams its answer back. A 5xx
+// answer makes it try the next candidate (G3), but it is still InfluxDB's
+// answer (a Flux error on a missing bucket is a 500 with the reason): when
+// no candidate answers better, the client gets the last such answer as the
+// backend gave it — status, headers, body — whether the candidates after
+// it answered 5xx too or failed without an answer. Only when no candidate
+// answered at all is the answer influxgate's own 503.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, start time.Time) {
 	cands := h.rt.candidates()
 	if len(cands) == 0 {
@@ -158,7 +177,16 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, 
 	ctx, cancel := withTimeout(r.Context(), h.opts.Query.Timeout)
 	defer cancel()
 	var failures []string
-	for _, t := range cands {
+	var kept *keptAnswer
+	// superseded counts the kept answer as a backend failure once a later
+	// backend's answer takes its place.
+	superseded := func() {
+		if kept != nil {
+			h.opts.Metrics.backendFailed(kept.backend)
+			kept = nil
+		}
+	}
+	for i, t := range cands {
 		req, err := h.backendRequest(ctx, r, t, endpoint, body)
 		if err != nil {
 			h.fail(w, endpoint, http.StatusBadRequest, err.Error(), start)
@@ -174,20 +202,55 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, 
 			h.opts.Metrics.backendFailed(t.name)
 			continue
 		}
-		if resp.StatusCode >= 500 {
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode >= 500 && i < len(cands)-1 {
+			answer, err := io.ReadAll(io.LimitReader(resp.Body, maxKeptAnswer+1))
 			resp.Body.Close()
-			failures = append(failures, fmt.Sprintf("%s: %s %s", t.name, resp.Status, bytes.TrimSpace(msg)))
-			h.opts.Metrics.backendFailed(t.name)
+			superseded()
+			if err == nil && len(answer) > maxKeptAnswer {
+				err = fmt.Errorf("answer longer than %d bytes", maxKeptAnswer)
+			}
+			if err != nil {
+				// Cut off, or too long to keep: not an answer to pass on.
+				failures = append(failures, fmt.Sprintf("%s: %s, then %v", t.name, resp.Status, backend.Redact(err)))
+				h.opts.Metrics.backendFailed(t.name)
+				continue
+			}
+			kept = &keptAnswer{backend: t.name, status: resp.StatusCode, header: resp.Header, body: answer}
+			failures = append(failures, fmt.Sprintf("%s: %s %s", t.name, resp.Status, bytes.TrimSpace(clipBytes(answer, 200))))
 			continue
 		}
-		t.observe(time.Since(sent))
+		superseded()
+		if resp.StatusCode >= 500 {
+			h.opts.Metrics.errorAnswer(t.name, resp.StatusCode)
+		} else {
+			t.observe(time.Since(sent))
+		}
 		h.stream(w, resp, t.name)
 		h.opts.Metrics.observe(endpoint, "read", resp.StatusCode, t.name, start)
 		return
 	}
+	if kept != nil {
+		// The last answer a backend gave, after the ones behind it failed
+		// without one.
+		h.opts.Metrics.errorAnswer(kept.backend, kept.status)
+		h.log.Debug("passing a backend's error answer on", "backend", kept.backend, "status", kept.status,
+			"failures", strings.Join(failures, "; "))
+		copyHeader(w.Header(), kept.header)
+		w.Header().Set("X-Influxgate-Backend", kept.backend)
+		w.WriteHeader(kept.status)
+		_, _ = w.Write(kept.body)
+		h.opts.Metrics.observe(endpoint, "read", kept.status, kept.backend, start)
+		return
+	}
 	h.log.Warn("every backend failed a read", "failures", strings.Join(failures, "; "))
 	h.fail(w, endpoint, http.StatusServiceUnavailable, "every backend failed: "+strings.Join(failures, "; "), start)
+}
+
+func clipBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
 }
 
 // backendRequest rebuilds the client's request for one backend: in gateway
@@ -261,15 +324,21 @@ var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-
 	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true, "Date": true,
 	"Request-Id": true, "X-Request-Id": true}
 
+// copyHeader copies a backend's answer headers but the hop-by-hop ones
+// and those our server sets.
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		if !hopHeaders[k] {
+			dst[k] = vs
+		}
+	}
+}
+
 // stream copies the backend's answer to the client as it arrives, so a
 // chunked result is never held whole in memory.
 func (h *Handler) stream(w http.ResponseWriter, resp *http.Response, name string) {
 	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		if !hopHeaders[k] {
-			w.Header()[k] = vs
-		}
-	}
+	copyHeader(w.Header(), resp.Header)
 	w.Header().Set("X-Influxgate-Backend", name)
 	w.WriteHeader(resp.StatusCode)
 	flusher, _ := w.(http.Flusher)
