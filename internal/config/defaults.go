@@ -156,10 +156,10 @@ func outputBaseName(location Location) string {
 	if u, err := location.URL(); err == nil && u.Host != "" && isHTTPScheme(u.Scheme) {
 		return u.Host
 	}
-	if location == "" {
-		return "output"
+	if location == "" || isHTTPURL(location) {
+		return "output" // an http(s) URL that does not parse: its location's own error says why
 	}
-	return location.String() // never a password, even in a name that fails validation
+	return location.String()
 }
 
 // withWritePath gives an http(s) location without a path the 1.x write path,

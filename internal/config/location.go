@@ -47,13 +47,13 @@ func (l Location) Reveal() string { return string(l) }
 // connects to the backend. A parse error names the location redacted:
 // net/url's own error quotes it whole, and its reason may quote a piece of
 // the password ("invalid port \":s3\" after host"), so a location that has
-// something to hide gets no reason beyond "not a valid URL".
+// something to hide gets no reason beyond "not a valid URL" and a hint.
 func (l Location) URL() (*url.URL, error) {
 	u, err := url.Parse(string(l))
 	if err != nil {
 		shown := l.String()
 		if shown != string(l) {
-			return nil, fmt.Errorf("parse %q: not a valid URL", shown)
+			return nil, fmt.Errorf("parse %q: not a valid URL (in a password, %% / ? # must be percent-encoded)", shown)
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
