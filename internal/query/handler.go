@@ -124,7 +124,9 @@ func (h *Handler) ServeQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeFlux handles /api/v2/query: a Flux (or JSON) body, routed like a
-// read. A Flux to() writes only on the backend that ran the query.
+// read, needing the read right in gateway mode: influxd 1.8.10 implements
+// no Flux function that writes (to() answers 500 "not implemented"); one
+// that did would write only on the backend that ran the query.
 func (h *Handler) ServeFlux(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if r.Method != http.MethodPost {
