@@ -1,7 +1,10 @@
-// Package auth checks client credentials when a listener runs in gateway
-// mode: influxgate itself accepts or refuses a request, in the forms
-// InfluxDB clients send (Authorization: Token, Basic auth, ?u=&p=), and
-// answers 401 the way InfluxDB does.
+// Package auth checks client credentials and rights when a listener runs in
+// gateway mode: influxgate itself accepts or refuses a request, in the
+// forms InfluxDB clients send (Authorization: Token, Basic auth, ?u=&p=),
+// answers 401 the way InfluxDB does, and refuses with InfluxDB's 403 what
+// the user's rights (read, write, admin) do not allow. Only then do the
+// backends see the request, with the output's credentials: that is why
+// influxgate must check rights itself (G7).
 package auth
 
 import (
@@ -23,9 +26,19 @@ var (
 
 // Gateway holds the accepted tokens and users of one listener.
 type Gateway struct {
-	tokens [][sha256.Size]byte
-	users  map[string][sha256.Size]byte
+	tokens      [][sha256.Size]byte
+	tokenRights config.Rights
+	users       map[string]user
 }
+
+type user struct {
+	password [sha256.Size]byte
+	rights   config.Rights
+}
+
+// TokenName is the Principal name of a client that presented a token: it
+// names the token holder in 403 answers without showing the token.
+const TokenName = "token"
 
 // New returns the checker for cfg, or nil in pass-through mode (then the
 // backends decide).
@@ -33,34 +46,40 @@ func New(cfg config.AuthConfig) *Gateway {
 	if cfg.Mode != "gateway" {
 		return nil
 	}
-	g := &Gateway{users: make(map[string][sha256.Size]byte)}
+	g := &Gateway{users: make(map[string]user), tokenRights: cfg.TokenRights.OrDefault()}
 	for _, t := range cfg.Tokens {
 		g.tokens = append(g.tokens, sha256.Sum256([]byte(t)))
 	}
 	for _, u := range cfg.Users {
-		g.users[u.Username] = sha256.Sum256([]byte(u.Password))
+		g.users[u.Username] = user{password: sha256.Sum256([]byte(u.Password)), rights: u.Rights.OrDefault()}
 	}
 	return g
 }
 
-// Check returns nil when r carries accepted credentials: a token (as
-// "Token <t>", "Bearer <t>", or the password of Basic auth or u/p) or a
-// user (Basic auth, u/p, or "Token user:password").
-func (g *Gateway) Check(r *http.Request) error {
-	user, secret, ok := credentials(r)
+// Check returns who r's credentials belong to: a token (as "Token <t>",
+// "Bearer <t>", or the password of Basic auth or u/p) or a user (Basic
+// auth, u/p, or "Token user:password"); an error when there are none or
+// they are not accepted.
+func (g *Gateway) Check(r *http.Request) (Principal, error) {
+	name, secret, ok := credentials(r)
 	if !ok {
-		return ErrNoCredentials
+		return Principal{}, ErrNoCredentials
 	}
-	if g.tokenOK(secret) || g.userOK(user, secret) {
-		return nil
+	if u, ok := g.userOK(name, secret); ok {
+		return Principal{Name: name, Rights: u.rights}, nil
 	}
-	if user == "" {
+	if g.tokenOK(secret) {
+		return Principal{Name: TokenName, Rights: g.tokenRights}, nil
+	}
+	if name == "" {
 		// "Token user:password", as InfluxDB 1.8 accepts.
-		if u, p, found := strings.Cut(secret, ":"); found && g.userOK(u, p) {
-			return nil
+		if n, p, found := strings.Cut(secret, ":"); found {
+			if u, ok := g.userOK(n, p); ok {
+				return Principal{Name: n, Rights: u.rights}, nil
+			}
 		}
 	}
-	return ErrFailed
+	return Principal{}, ErrFailed
 }
 
 func (g *Gateway) tokenOK(secret string) bool {
@@ -72,13 +91,13 @@ func (g *Gateway) tokenOK(secret string) bool {
 	return ok == 1
 }
 
-func (g *Gateway) userOK(user, password string) bool {
-	want, found := g.users[user]
-	if !found || user == "" {
-		return false
+func (g *Gateway) userOK(name, password string) (user, bool) {
+	u, found := g.users[name]
+	if !found || name == "" {
+		return user{}, false
 	}
 	h := sha256.Sum256([]byte(password))
-	return subtle.ConstantTimeCompare(h[:], want[:]) == 1
+	return u, subtle.ConstantTimeCompare(h[:], u.password[:]) == 1
 }
 
 // credentials extracts (user, secret) from the request: Token/Bearer gives
@@ -113,15 +132,23 @@ func credentials(r *http.Request) (user, secret string, ok bool) {
 }
 
 // Middleware refuses requests without accepted credentials with InfluxDB's
-// 401 answer; a nil Gateway lets everything through.
+// 401 answer, and writes (and Flux queries) the client has no right to
+// with InfluxDB's 403; it hands the Principal to the handler in the
+// request's context (PrincipalFrom), where /query checks each statement.
+// A nil Gateway lets everything through.
 func (g *Gateway) Middleware(next http.Handler) http.Handler {
 	if g == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := g.Check(r); err != nil {
+		p, err := g.Check(r)
+		if err != nil {
 			w.Header().Set("Www-Authenticate", `Basic realm="InfluxDB"`)
 			influxerr.Write(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if err := p.authorizeEndpoint(r); err != nil {
+			influxerr.Write(w, http.StatusForbidden, err.Error())
 			return
 		}
 		// The client's credentials were for influxgate; the backends get
@@ -138,6 +165,6 @@ func (g *Gateway) Middleware(next http.Handler) http.Handler {
 			r.Form.Del("u")
 			r.Form.Del("p")
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
 }

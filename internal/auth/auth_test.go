@@ -40,7 +40,7 @@ func TestGatewayCheck(t *testing.T) {
 		if c.mut != nil {
 			c.mut(r)
 		}
-		if err := g.Check(r); err != c.want {
+		if _, err := g.Check(r); err != c.want {
 			t.Errorf("%s: Check = %v, want %v", c.name, err, c.want)
 		}
 	}
@@ -48,13 +48,13 @@ func TestGatewayCheck(t *testing.T) {
 	form := url.Values{"q": {"SHOW DATABASES"}, "u": {"telegraf"}, "p": {"pw"}}
 	r := httptest.NewRequest("POST", "/query", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if err := g.Check(r); err != nil {
+	if _, err := g.Check(r); err != nil {
 		t.Errorf("form u/p: %v", err)
 	}
 	// A /write body sent with curl's form content type stays untouched.
 	r = httptest.NewRequest("POST", "/write?db=x", strings.NewReader("cpu v=1"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if err := g.Check(r); err != ErrNoCredentials || r.PostForm != nil {
+	if _, err := g.Check(r); err != ErrNoCredentials || r.PostForm != nil {
 		t.Errorf("write body parsed as a form: %v %v", err, r.PostForm)
 	}
 }
@@ -86,5 +86,74 @@ func TestMiddlewareAnswersLikeInfluxDBAndStripsCredentials(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/write?db=x&u=a&p=tok", nil))
 	if seen == nil || seen.URL.Query().Has("p") || seen.URL.Query().Get("db") != "x" {
 		t.Errorf("accepted request: %v", seen)
+	}
+}
+
+func TestCheckNamesThePrincipalAndItsRights(t *testing.T) {
+	g := New(config.AuthConfig{Mode: "gateway", Tokens: []string{"tok"}, TokenRights: config.RightWrite,
+		Users: []config.UserAuth{{Username: "grafana", Password: "pw", Rights: config.RightRead},
+			{Username: "telegraf", Password: "pw2"}, {Username: "ops", Password: "pw3", Rights: config.RightAdmin}}})
+	cases := []struct {
+		name   string
+		target string
+		header string
+		want   Principal
+	}{
+		{"token", "/write", "Token tok", Principal{TokenName, config.RightWrite}},
+		{"token as a password", "/write?u=grafana&p=tok", "", Principal{TokenName, config.RightWrite}},
+		{"read-only user", "/query?u=grafana&p=pw", "", Principal{"grafana", config.RightRead}},
+		{"user without rights gets the default", "/query?u=telegraf&p=pw2", "", Principal{"telegraf", config.DefaultRights}},
+		{"admin as Token user:password", "/query", "Token ops:pw3", Principal{"ops", config.RightAdmin}},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("POST", c.target, nil)
+		if c.header != "" {
+			r.Header.Set("Authorization", c.header)
+		}
+		if p, err := g.Check(r); err != nil || p != c.want {
+			t.Errorf("%s: Check = %+v, %v; want %+v", c.name, p, err, c.want)
+		}
+	}
+}
+
+// Writes and Flux need their right before anything reaches a handler, with
+// influxd's 403; /query passes to its handler with the Principal.
+func TestMiddlewareChecksTheEndpointsRight(t *testing.T) {
+	g := New(config.AuthConfig{Mode: "gateway",
+		Users: []config.UserAuth{{Username: "ro", Password: "pw", Rights: config.RightRead},
+			{Username: "wo", Password: "pw", Rights: config.RightWrite}}})
+	var seen *http.Request
+	h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r }))
+	cases := []struct {
+		user, method, target string
+		status               int
+		body                 string
+	}{
+		{"ro", "POST", "/write?db=db", 403, `{"error":"\"ro\" user is not authorized to write to database \"db\""}`},
+		{"ro", "POST", "/api/v2/write?bucket=db/rp", 403, `{"error":"\"ro\" user is not authorized to write to database \"db\""}`},
+		{"wo", "POST", "/api/v2/query", 403, `{"error":"error authorizing query: wo not authorized to execute a Flux query, requires read"}`},
+		{"wo", "POST", "/write?db=db", 0, ""},
+		{"ro", "POST", "/api/v2/query", 0, ""},
+		{"wo", "GET", "/query?q=SHOW+DATABASES", 0, ""}, // statements are the handler's to check
+	}
+	for _, c := range cases {
+		seen = nil
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(c.method, c.target, nil)
+		r.SetBasicAuth(c.user, "pw")
+		h.ServeHTTP(rec, r)
+		if c.status != 0 {
+			if rec.Code != c.status || strings.TrimSpace(rec.Body.String()) != c.body || seen != nil {
+				t.Errorf("%s %s: %d %s (handler called: %v)", c.user, c.target, rec.Code, rec.Body.String(), seen != nil)
+			}
+			continue
+		}
+		if seen == nil {
+			t.Errorf("%s %s: refused %d %s", c.user, c.target, rec.Code, rec.Body.String())
+			continue
+		}
+		if p, ok := PrincipalFrom(seen.Context()); !ok || p.Name != c.user {
+			t.Errorf("%s %s: principal %+v %v", c.user, c.target, p, ok)
+		}
 	}
 }

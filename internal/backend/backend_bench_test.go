@@ -95,7 +95,7 @@ func BenchmarkClientWrite(b *testing.B) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	c, err := New(config.OutputConfig{Name: "bench", Location: srv.URL + "/write"})
+	c, err := New(config.OutputConfig{Name: "bench", Location: config.Location(srv.URL + "/write")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,7 +59,7 @@ type Client struct {
 
 // New builds a client for an [[http]] output.
 func New(o config.OutputConfig) (*Client, error) {
-	u, err := url.Parse(o.Location)
+	u, err := o.Location.URL()
 	if err != nil {
 		return nil, fmt.Errorf("output %q: location: %w", o.Name, err)
 	}
@@ -106,7 +106,13 @@ func (c *Client) Name() string { return c.name }
 func (c *Client) API() API { return c.api }
 
 // BaseURL is the server's URL without the write path, for /ping and /query.
-func (c *Client) BaseURL() string { return c.baseURL.String() }
+// User information in the location is left out: credentials travel in the
+// headers SetCredentials and SetClientCredentials set, never by accident.
+func (c *Client) BaseURL() string {
+	u := c.baseURL
+	u.User = nil
+	return u.String()
+}
 
 // String names the backend and its address for messages, e.g.
 // "b (http://db2:8086)"; user information in the location is left out.

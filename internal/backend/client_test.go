@@ -50,20 +50,20 @@ func TestWriteRequestShapes(t *testing.T) {
 		auth     string
 		wantBody string
 	}{
-		{"v1 passes client u/p", config.OutputConfig{Location: srv.URL + "/write"},
+		{"v1 passes client u/p", config.OutputConfig{Location: config.Location(srv.URL + "/write")},
 			Batch{DB: "db", RP: "rp", Precision: lineproto.Second, Auth: record.Auth{Username: "u", Password: "p"},
 				Bodies: [][]byte{[]byte("a v=1 1"), []byte("b v=2 2\n")}},
 			"/write", "db=db&p=p&precision=s&rp=rp&u=u", "", "a v=1 1\nb v=2 2\n"},
-		{"v1 path defaulted, client token passed", config.OutputConfig{Location: srv.URL},
+		{"v1 path defaulted, client token passed", config.OutputConfig{Location: config.Location(srv.URL)},
 			Batch{DB: "db", Auth: record.Auth{Header: "Token abc"}, Bodies: [][]byte{[]byte("a v=1 1\n")}},
 			"/write", "db=db", "Token abc", "a v=1 1\n"},
-		{"v1 backend credentials win, as Basic auth", config.OutputConfig{Location: srv.URL + "/write", Username: "svc", Password: "pw"},
+		{"v1 backend credentials win, as Basic auth", config.OutputConfig{Location: config.Location(srv.URL + "/write"), Username: "svc", Password: "pw"},
 			Batch{DB: "db", Auth: record.Auth{Header: "Token abc", Username: "u"}, Bodies: [][]byte{[]byte("a v=1 1\n")}},
 			"/write", "db=db", "Basic c3ZjOnB3", "a v=1 1\n"},
-		{"v2 bucket and token", config.OutputConfig{Location: srv.URL + "/api/v2/write", Token: "tok", Org: "acme"},
+		{"v2 bucket and token", config.OutputConfig{Location: config.Location(srv.URL + "/api/v2/write"), Token: "tok", Org: "acme"},
 			Batch{DB: "db", RP: "rp", Precision: lineproto.Millisecond, Org: "client-org", Bodies: [][]byte{[]byte("a v=1 1\n")}},
 			"/api/v2/write", "bucket=db%2Frp&org=acme&precision=ms", "Token tok", "a v=1 1\n"},
-		{"v2 rescales hours to seconds", config.OutputConfig{Location: srv.URL + "/api/v2/write"},
+		{"v2 rescales hours to seconds", config.OutputConfig{Location: config.Location(srv.URL + "/api/v2/write")},
 			Batch{DB: "db", Precision: lineproto.Hour, Org: "o", Bodies: [][]byte{[]byte("a v=1 2\n")}},
 			"/api/v2/write", "bucket=db&org=o&precision=s", "", "a v=1 7200\n"},
 	}
@@ -125,7 +125,7 @@ func TestSurvivesNULBytesInResponseHeader(t *testing.T) {
 			}()
 		}
 	}()
-	cl, err := New(config.OutputConfig{Name: "nul", Location: "http://" + ln.Addr().String() + "/write", Timeout: 5 * time.Second})
+	cl, err := New(config.OutputConfig{Name: "nul", Location: config.Location("http://" + ln.Addr().String() + "/write"), Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestBodiesReader(t *testing.T) {
 // half sent with the headers.
 func TestManyBodiesArriveWhole(t *testing.T) {
 	srv, ch := recordingBackend(t)
-	c, err := New(config.OutputConfig{Name: "a", Location: srv.URL + "/write", Timeout: 10 * time.Second})
+	c, err := New(config.OutputConfig{Name: "a", Location: config.Location(srv.URL + "/write"), Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestProbe(t *testing.T) {
 		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
-	c, err := New(config.OutputConfig{Name: "a", Location: srv.URL + "/write", Username: "svc", Password: "pw", Timeout: 5 * time.Second})
+	c, err := New(config.OutputConfig{Name: "a", Location: config.Location(srv.URL + "/write"), Username: "svc", Password: "pw", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestQueryChunkedIdleCountsOnlyTheServer(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(stall) })
-	c := clientFor(t, config.OutputConfig{Location: srv.URL + "/write"})
+	c := clientFor(t, config.OutputConfig{Location: config.Location(srv.URL + "/write")})
 
 	n := 0
 	err := c.QueryChunked(context.Background(), "db", "slow reader", 1, 50*time.Millisecond, func(Series) error {
@@ -79,7 +79,7 @@ func TestQueryLocations(t *testing.T) {
 		{srv.URL + "/api/v2/write", "/query", "b (" + srv.URL + ")"},
 		{"http://svc:pw@" + host + "/write", "/query", "b (" + srv.URL + ")"},
 	} {
-		c := clientFor(t, config.OutputConfig{Location: tt.loc})
+		c := clientFor(t, config.OutputConfig{Location: config.Location(tt.loc)})
 		if err := c.ExecStatement(context.Background(), "", "CREATE DATABASE x"); err != nil {
 			t.Errorf("%s: %v", tt.loc, err)
 			continue
@@ -89,7 +89,7 @@ func TestQueryLocations(t *testing.T) {
 		}
 	}
 	for _, loc := range []string{"h:8086", "/write", "ftp://h/write"} {
-		if _, err := New(config.OutputConfig{Name: "x", Location: loc}); err == nil || !strings.Contains(err.Error(), "not an http(s) URL") {
+		if _, err := New(config.OutputConfig{Name: "x", Location: config.Location(loc)}); err == nil || !strings.Contains(err.Error(), "not an http(s) URL") {
 			t.Errorf("%s: error %v, want one saying it is not an http(s) URL", loc, err)
 		}
 	}
@@ -108,15 +108,15 @@ func TestQueryOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range []config.OutputConfig{
-		{Name: "ca-file", Location: srv.URL + "/write", CAFile: ca},
-		{Name: "skip", Location: srv.URL + "/write", SkipTLSVerification: true},
+		{Name: "ca-file", Location: config.Location(srv.URL + "/write"), CAFile: ca},
+		{Name: "skip", Location: config.Location(srv.URL + "/write"), SkipTLSVerification: true},
 	} {
 		res, err := clientFor(t, o).Query(context.Background(), "", "SHOW DATABASES")
 		if err != nil || len(res.Series) != 1 {
 			t.Errorf("%s: %+v, %v", o.Name, res, err)
 		}
 	}
-	_, err := clientFor(t, config.OutputConfig{Location: srv.URL + "/write"}).Query(context.Background(), "", "SHOW DATABASES")
+	_, err := clientFor(t, config.OutputConfig{Location: config.Location(srv.URL + "/write")}).Query(context.Background(), "", "SHOW DATABASES")
 	var be *Error
 	if !errors.As(err, &be) || be.Status != 0 || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("unknown certificate: %v", err)

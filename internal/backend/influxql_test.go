@@ -41,7 +41,7 @@ func withDatabase(t *testing.T, v testinflux.Version, db string) (*testinflux.Se
 	t.Helper()
 	s := testinflux.Start(t, testinflux.Options{Version: v})
 	s.CreateDatabase(t, db)
-	return s, clientFor(t, config.OutputConfig{Location: s.WriteURL(), Timeout: 10 * time.Second})
+	return s, clientFor(t, config.OutputConfig{Location: config.Location(s.WriteURL()), Timeout: 10 * time.Second})
 }
 
 // wantError fails the test unless err is an *Error with the given status,
@@ -63,7 +63,7 @@ func wantError(t *testing.T, what string, err error, status int, class Class, re
 func TestQueryAndWriteLines(t *testing.T) {
 	eachVersion(t, func(t *testing.T, v testinflux.Version) {
 		s := testinflux.Start(t, testinflux.Options{Version: v})
-		c := clientFor(t, config.OutputConfig{Location: s.WriteURL(), Timeout: 10 * time.Second})
+		c := clientFor(t, config.OutputConfig{Location: config.Location(s.WriteURL()), Timeout: 10 * time.Second})
 		ctx := context.Background()
 		if err := c.ExecStatement(ctx, "", `CREATE DATABASE "db"; CREATE RETENTION POLICY "week" ON "db" DURATION 7d REPLICATION 1`); err != nil {
 			t.Fatal(err)
@@ -181,12 +181,12 @@ func TestOperatorCredentials(t *testing.T) {
 		s := testinflux.Start(t, testinflux.Options{Version: v, Auth: true})
 		ctx := context.Background()
 		outputs := map[string]config.OutputConfig{
-			"basic": {Location: s.WriteURL(), Username: testinflux.AdminUser, Password: testinflux.AdminPassword},
+			"basic": {Location: config.Location(s.WriteURL()), Username: testinflux.AdminUser, Password: testinflux.AdminPassword},
 		}
 		if v == testinflux.V1810 {
-			outputs["v2 token"] = config.OutputConfig{Location: s.URL() + "/api/v2/write",
+			outputs["v2 token"] = config.OutputConfig{Location: config.Location(s.URL() + "/api/v2/write"),
 				Token: testinflux.AdminUser + ":" + testinflux.AdminPassword}
-			outputs["v2 user"] = config.OutputConfig{Location: s.URL() + "/api/v2/write",
+			outputs["v2 user"] = config.OutputConfig{Location: config.Location(s.URL() + "/api/v2/write"),
 				Username: testinflux.AdminUser, Password: testinflux.AdminPassword}
 		}
 		for name, o := range outputs {
@@ -209,8 +209,8 @@ func TestOperatorCredentials(t *testing.T) {
 
 		const wrong = "not-the-password"
 		for name, o := range map[string]config.OutputConfig{
-			"none":           {Location: s.WriteURL()},
-			"wrong password": {Location: s.WriteURL(), Username: testinflux.AdminUser, Password: wrong},
+			"none":           {Location: config.Location(s.WriteURL())},
+			"wrong password": {Location: config.Location(s.WriteURL()), Username: testinflux.AdminUser, Password: wrong},
 		} {
 			c := clientFor(t, o)
 			_, err := c.Query(ctx, "", "SHOW DATABASES")
@@ -231,7 +231,7 @@ func TestOperatorCredentials(t *testing.T) {
 // A statement that sets a password never shows it in an error.
 func TestStatementPasswordsAreRedacted(t *testing.T) {
 	s := testinflux.Start(t, testinflux.Options{})
-	c := clientFor(t, config.OutputConfig{Location: s.WriteURL()})
+	c := clientFor(t, config.OutputConfig{Location: config.Location(s.WriteURL())})
 	ctx := context.Background()
 	const secret = "hunter2-secret"
 	q := `CREATE USER "u" WITH PASSWORD '` + secret + `' WITH ALL PRIVILEGES`

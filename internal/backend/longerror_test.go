@@ -23,7 +23,7 @@ func TestLongErrorBodyStaysJSON(t *testing.T) {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write(body)
 		}))
-		c, err := New(config.OutputConfig{Name: "a", Location: srv.URL + "/write"})
+		c, err := New(config.OutputConfig{Name: "a", Location: config.Location(srv.URL + "/write")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ func TestConfigTextLoads(t *testing.T) {
 			t.Fatalf("%s config: %+v", tc.kind, cfg.HTTP)
 		}
 		out := cfg.HTTP[0].Outputs
-		if out[0].Location != rc.Outputs[0].URL || out[1].Name != "sink-2" || out[1].BufferSizeMB != 64 || out[0].BufferSizeMB != 0 {
+		if out[0].Location.Reveal() != rc.Outputs[0].URL || out[1].Name != "sink-2" || out[1].BufferSizeMB != 64 || out[0].BufferSizeMB != 0 {
 			t.Errorf("%s outputs: %+v", tc.kind, out)
 		}
 		if tc.kind == KindInfluxgate && (cfg.Sync != "batch" || cfg.DataDir != rc.DataDir) {

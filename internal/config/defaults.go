@@ -2,7 +2,6 @@ package config
 
 import (
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -156,26 +155,26 @@ func uniqueName(base string, used map[string]bool) string {
 // host:port of a URL or the host:port itself. influxdb-relay used the whole
 // location; host:port is shorter in logs and metric labels and still names
 // the backend.
-func outputBaseName(location string) string {
-	if u, err := url.Parse(location); err == nil && u.Host != "" && isHTTPScheme(u.Scheme) {
+func outputBaseName(location Location) string {
+	if u, err := location.URL(); err == nil && u.Host != "" && isHTTPScheme(u.Scheme) {
 		return u.Host
 	}
-	if location == "" {
-		return "output"
+	if location == "" || isHTTPURL(location) {
+		return "output" // an http(s) URL that does not parse: its location's own error says why
 	}
-	return location
+	return location.String()
 }
 
 // withWritePath gives an http(s) location without a path the 1.x write path,
 // so "http://db:8086" means "http://db:8086/write". Other paths are kept.
-func withWritePath(location string) string {
-	u, err := url.Parse(location)
+func withWritePath(location Location) Location {
+	u, err := location.URL()
 	if err != nil || !isHTTPScheme(u.Scheme) || u.Host == "" {
 		return location
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/write"
-		return u.String()
+		return Location(u.String())
 	}
 	return location
 }
@@ -192,9 +191,9 @@ func (o OutputConfig) IsHTTP() bool { return isHTTPURL(o.Location) }
 
 // isHTTPURL reports whether location is meant as an http(s) URL (as opposed
 // to a UDP host:port).
-func isHTTPURL(location string) bool {
-	i := strings.Index(location, "://")
-	return i > 0 && isHTTPScheme(location[:i])
+func isHTTPURL(location Location) bool {
+	i := strings.Index(string(location), "://")
+	return i > 0 && isHTTPScheme(string(location[:i]))
 }
 
 // hostPortProblem says what is wrong with s as host:port with a numeric

@@ -36,8 +36,11 @@ var exampleChecks = map[string]func(t *testing.T, c *Config){
 			t.Errorf("top level = %+v", c)
 		}
 		h := c.HTTP[0]
-		if h.Auth.Mode != "gateway" || len(h.Auth.Tokens) != 1 || len(h.Auth.Users) != 1 || h.DefaultRetentionPolicy != "autogen" {
+		if h.Auth.Mode != "gateway" || len(h.Auth.Tokens) != 1 || len(h.Auth.Users) != 3 || h.DefaultRetentionPolicy != "autogen" {
 			t.Errorf("http listener = %+v", h)
+		}
+		if h.Auth.TokenRights != RightWrite || h.Auth.Users[1].Rights != RightRead || h.Auth.Users[2].Rights != RightAdmin {
+			t.Errorf("rights = %+v", h.Auth)
 		}
 		a, b := h.Outputs[0], h.Outputs[1]
 		if a.BufferSizeMB != 1024 || a.Overflow != "drop-oldest" || a.Username != "relay" {

@@ -150,16 +150,16 @@ func decodeInmate(name string, data []byte) (cfg Config, keyOf func(string) stri
 		o := OutputConfig{Token: a.token}
 		base := strings.TrimRight(a.url, "/")
 		if u, err := url.Parse(base); err != nil || !isHTTPScheme(u.Scheme) || u.Host == "" {
-			add(urlKey(a), "want an http:// or https:// URL with a host, got %q", a.url)
-			o.Location = a.url
+			o.Location = Location(a.url)
+			add(urlKey(a), "want an http:// or https:// URL with a host, got %q", o.Location)
 		} else {
 			// Inmate forwards each request to url + the client's path; which
 			// API it reaches depends on the client. influxgate needs one write
 			// endpoint per backend: a token means InfluxDB 2.x (Inmate's README:
 			// tokens are "required only for InfluxDB v2"), none means 1.x.
-			o.Location = base + "/write"
+			o.Location = Location(base + "/write")
 			if a.token != "" {
-				o.Location = base + "/api/v2/write"
+				o.Location = Location(base + "/api/v2/write")
 			}
 		}
 		if raw.QueryTimeout != nil && *raw.QueryTimeout > 0 {

@@ -46,7 +46,7 @@ func TestInmateMapping(t *testing.T) {
 	}
 	for i, w := range want {
 		o := h.Outputs[i]
-		if o.Name != w.name || o.Location != w.location || o.Token != w.token {
+		if o.Name != w.name || o.Location.Reveal() != w.location || o.Token != w.token {
 			t.Errorf("output %d = %q %q %q, want %q %q %q", i, o.Name, o.Location, o.Token, w.name, w.location, w.token)
 		}
 		if o.Timeout != 5*time.Second || o.MaxDelayInterval != 2*time.Second {

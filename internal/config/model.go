@@ -165,24 +165,33 @@ type QueryConfig struct {
 // AuthConfig is [http.auth]: how clients are authenticated.
 type AuthConfig struct {
 	// Mode is "pass-through" (default: client credentials are forwarded to
-	// the backends, as influxdb-relay does) or "gateway" (influxgate checks
-	// credentials itself against Tokens and Users).
+	// the backends, which decide, as influxdb-relay does) or "gateway"
+	// (influxgate checks credentials and rights itself against Tokens and
+	// Users; the backends see the outputs' credentials).
 	Mode   string
-	Tokens []string   // accepted as "Authorization: Token <t>", Basic or u/p password
-	Users  []UserAuth // accepted as Basic auth, u/p or "Token user:password"
+	Tokens []string // accepted as "Authorization: Token <t>", Basic or u/p password
+	// TokenRights is what every token may do ("token-rights"); zero means
+	// the key is absent: DefaultRights apply (OrDefault).
+	TokenRights Rights
+	Users       []UserAuth // accepted as Basic auth, u/p or "Token user:password"
 }
 
 // UserAuth is one gateway user.
 type UserAuth struct {
 	Username string
 	Password string
+	// Rights is what the user may do ("rights"); zero means the key is
+	// absent: DefaultRights apply (OrDefault).
+	Rights Rights
 }
 
 // OutputConfig is one backend (an "output" entry). The same type serves
 // [[http]] outputs and [[udp]] outputs; Validate checks which keys fit where.
 type OutputConfig struct {
-	Name     string // "name" (required)
-	Location string // "location": the full /write (or /api/v2/write) URL, or host:port for UDP
+	Name string // "name" (required)
+	// Location is "location": the full /write (or /api/v2/write) URL, or
+	// host:port for UDP. It prints redacted (see Location).
+	Location Location
 	// Timeout per request to this backend ("timeout"; default 10s).
 	Timeout time.Duration
 	// BufferSizeMB caps this backend's backlog in the log ("buffer-size-mb";

@@ -73,14 +73,16 @@ type queryTOML struct {
 }
 
 type authTOML struct {
-	Mode   string     `toml:"mode"`
-	Tokens []string   `toml:"tokens"`
-	Users  []userTOML `toml:"users"`
+	Mode        string     `toml:"mode"`
+	Tokens      []string   `toml:"tokens"`
+	TokenRights []string   `toml:"token-rights"`
+	Users       []userTOML `toml:"users"`
 }
 
 type userTOML struct {
-	Username string `toml:"username"`
-	Password string `toml:"password"`
+	Username string   `toml:"username"`
+	Password string   `toml:"password"`
+	Rights   []string `toml:"rights"`
 }
 
 type outputTOML struct {
@@ -316,6 +318,19 @@ func (c *converter) duration(key string, d durationText, dst *time.Duration) {
 	}
 }
 
+// rights parses a "rights" list; an absent key (nil) gives zero, which
+// means the default.
+func (c *converter) rights(key string, names []string) Rights {
+	if names == nil {
+		return 0
+	}
+	r, err := ParseRights(names)
+	if err != nil {
+		c.add(key, "%v", err)
+	}
+	return r
+}
+
 func (c *converter) config(raw *fileTOML) Config {
 	cfg := Default()
 	setString(&cfg.DataDir, raw.DataDir)
@@ -345,8 +360,10 @@ func (c *converter) config(raw *fileTOML) Config {
 			MaxConnectionLimit:     h.MaxConnectionLimit,
 			Auth:                   AuthConfig{Mode: h.Auth.Mode, Tokens: h.Auth.Tokens},
 		}
-		for _, u := range h.Auth.Users {
-			hc.Auth.Users = append(hc.Auth.Users, UserAuth(u))
+		hc.Auth.TokenRights = c.rights(key+".auth.token-rights", h.Auth.TokenRights)
+		for j, u := range h.Auth.Users {
+			hc.Auth.Users = append(hc.Auth.Users, UserAuth{Username: u.Username, Password: u.Password,
+				Rights: c.rights(fmt.Sprintf("%s.auth.users[%d].rights", key, j), u.Rights)})
 		}
 		hc.Query.Strategy, hc.Query.AllowStaleReads = h.Query.Strategy, h.Query.AllowStaleReads
 		c.duration(key+".query.max-lag", h.Query.MaxLag, &hc.Query.MaxLag)
@@ -380,7 +397,7 @@ func (c *converter) outputs(listener string, outs []outputTOML) []OutputConfig {
 		key := fmt.Sprintf("%s.output[%d]", listener, j)
 		oc := OutputConfig{
 			Name:                o.Name,
-			Location:            o.Location,
+			Location:            Location(o.Location),
 			BufferSizeMB:        o.BufferSizeMB,
 			MaxBatchKB:          o.MaxBatchKB,
 			SkipTLSVerification: o.SkipTLSVerification,

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -212,6 +211,12 @@ func validateAuth(p *problems, key string, a *AuthConfig) {
 		p.add(key+".mode", `tokens and users are only checked with mode = "gateway"; `+
 			`in pass-through mode they would be silently unused`)
 	}
+	if a.TokenRights&^allRights != 0 {
+		p.add(key+".token-rights", "unknown rights bits %#x", uint8(a.TokenRights))
+	}
+	if a.TokenRights != 0 && len(a.Tokens) == 0 {
+		p.add(key+".token-rights", "set, but there are no tokens")
+	}
 	seen := map[string]bool{}
 	for i, t := range a.Tokens {
 		k := fmt.Sprintf("%s.tokens[%d]", key, i)
@@ -233,6 +238,9 @@ func validateAuth(p *problems, key string, a *AuthConfig) {
 		users[u.Username] = true
 		if u.Password == "" {
 			p.add(k+".password", "must not be empty")
+		}
+		if u.Rights&^allRights != 0 {
+			p.add(k+".rights", "unknown rights bits %#x", uint8(u.Rights))
 		}
 	}
 }
@@ -278,11 +286,11 @@ func outputName(p *problems, key, name string, seen map[string]int, j int) {
 }
 
 func validateHTTPOutput(p *problems, key string, o *OutputConfig) {
-	u, err := url.Parse(o.Location)
+	u, err := o.Location.URL()
 	switch {
 	case o.Location == "":
 		p.add(key+".location", "required: the backend's write URL, e.g. http://127.0.0.1:8086/write")
-	case !strings.Contains(o.Location, "://"):
+	case !strings.Contains(string(o.Location), "://"):
 		p.add(key+".location", "want an http:// or https:// URL with a host, got %q", o.Location)
 	case err != nil:
 		p.add(key+".location", "%v", err)
@@ -329,7 +337,7 @@ func validateHTTPOutput(p *problems, key string, o *OutputConfig) {
 func validateUDPOutput(p *problems, key string, o *OutputConfig) {
 	if o.Location == "" {
 		p.add(key+".location", "required: the backend's UDP host:port")
-	} else if msg := hostPortProblem(o.Location, false, false); msg != "" {
+	} else if msg := hostPortProblem(o.Location.String(), false, false); msg != "" {
 		p.add(key+".location", "want host:port (or an http(s) URL when the listener sets database): %s", msg)
 	}
 	if o.MTU < 1 || o.MTU > MaxUDPPayload {

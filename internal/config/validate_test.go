@@ -119,7 +119,7 @@ func TestValidateReportsEachProblem(t *testing.T) {
 			h(c).Auth = AuthConfig{Mode: "gateway", Users: []UserAuth{{Username: "u"}}}
 		}, key: "http[0].auth.users[0].password", want: "must not be empty"},
 		{name: "duplicate user", mutate: func(c *Config) {
-			h(c).Auth = AuthConfig{Mode: "gateway", Users: []UserAuth{{"u", "p"}, {"u", "q"}}}
+			h(c).Auth = AuthConfig{Mode: "gateway", Users: []UserAuth{{Username: "u", Password: "p"}, {Username: "u", Password: "q"}}}
 		}, key: "http[0].auth.users[1].username", want: `duplicate user "u"`},
 
 		// HTTP outputs.

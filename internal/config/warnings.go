@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -20,7 +19,8 @@ var NotYetActive = map[string]string{}
 // Warnings lists keys that are accepted but have no effect in this build,
 // each with why: keys kept only for compatibility (Source.Ignored), features
 // listed in NotYetActive, and output locations whose path is neither /write
-// nor /api/v2/write. A config with warnings is valid.
+// nor /api/v2/write. It also lists what makes a config open to more people
+// than its author may think (authWarnings). A config with warnings is valid.
 func (c *Config) Warnings() []string {
 	w := append([]string(nil), c.Source.Ignored...)
 	notYet := func(feature, key string) {
@@ -39,7 +39,7 @@ func (c *Config) Warnings() []string {
 		key := fmt.Sprintf("udp[%d]", i)
 		w = append(w, outputWarnings(key, u.Outputs, notYet)...)
 	}
-	return w
+	return append(w, c.authWarnings()...)
 }
 
 func outputWarnings(listener string, outs []OutputConfig, notYet func(feature, key string)) []string {
@@ -59,7 +59,7 @@ func outputWarnings(listener string, outs []OutputConfig, notYet func(feature, k
 			continue
 		}
 		// "/write" also covers "/api/v2/write" and both behind a proxy prefix.
-		if u, err := url.Parse(o.Location); err == nil && !strings.HasSuffix(u.Path, "/write") {
+		if u, err := o.Location.URL(); err == nil && !strings.HasSuffix(u.Path, "/write") {
 			w = append(w, fmt.Sprintf("%s.location: path %q is neither /write nor /api/v2/write; "+
 				"influxgate posts writes to it as given", key, u.Path))
 		}

@@ -68,7 +68,7 @@ func newConfig(t testing.TB, backends ...*testinflux.Server) *config.Config {
 // output returns an output with a short max-delay-interval so that tests
 // do not wait long for retries; ApplyDefaults fills the rest.
 func output(name, location string) config.OutputConfig {
-	return config.OutputConfig{Name: name, Location: location, MaxDelayInterval: time.Second, Timeout: 5 * time.Second}
+	return config.OutputConfig{Name: name, Location: config.Location(location), MaxDelayInterval: time.Second, Timeout: 5 * time.Second}
 }
 
 // startGate starts influxgate with cfg and stops it at cleanup.

@@ -179,7 +179,9 @@ func basic(u, p string) string {
 	return strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")
 }
 
-// Per-backend credentials are used for writes, replays and queries.
+// Per-backend credentials are used for writes and replays; statements and
+// reads carry the client's own credentials in pass-through mode (see
+// TestAuthPassThroughOutputCredentialsLendNoPrivileges).
 func TestBackendCredentials(t *testing.T) {
 	t.Parallel()
 	a := testinflux.Start(t, testinflux.Options{Auth: true})
@@ -189,8 +191,10 @@ func TestBackendCredentials(t *testing.T) {
 		cfg.HTTP[0].Outputs[i].Username, cfg.HTTP[0].Outputs[i].Password = testinflux.AdminUser, testinflux.AdminPassword
 	}
 	g := startGate(t, cfg)
-	if r := g.query(t, "POST", url.Values{"q": {"CREATE DATABASE db"}}); r.Status != 200 || strings.Contains(r.Body, "error") {
-		t.Fatalf("CREATE DATABASE with backend credentials: %d %s", r.Status, r.Body)
+	clientAdmin := url.Values{"u": {testinflux.AdminUser}, "p": {testinflux.AdminPassword}}
+	create := url.Values{"q": {"CREATE DATABASE db"}, "u": clientAdmin["u"], "p": clientAdmin["p"]}
+	if r := g.query(t, "POST", create); r.Status != 200 || strings.Contains(r.Body, "error") {
+		t.Fatalf("CREATE DATABASE with the client's credentials: %d %s", r.Status, r.Body)
 	}
 	g.mustWrite(t, "db=db", "cred v=1 1\n")
 	b.Stop(t)
@@ -198,8 +202,9 @@ func TestBackendCredentials(t *testing.T) {
 	b.Restart(t)
 	g.waitCaughtUp(t, 30*time.Second)
 	samePoints(t, "db", []string{"cred v=1 1", "cred v=2 2"}, a, b)
-	if r := g.query(t, "GET", url.Values{"q": {"SELECT count(v) FROM cred"}, "db": {"db"}}); r.Status != 200 || !strings.Contains(r.Body, ",2]]") {
-		t.Errorf("query with backend credentials: %d %s", r.Status, r.Body)
+	read := url.Values{"q": {"SELECT count(v) FROM cred"}, "db": {"db"}, "u": clientAdmin["u"], "p": clientAdmin["p"]}
+	if r := g.query(t, "GET", read); r.Status != 200 || !strings.Contains(r.Body, ",2]]") {
+		t.Errorf("query with the client's credentials: %d %s", r.Status, r.Body)
 	}
 }
 

@@ -97,7 +97,7 @@ func TestUDPReachesHTTPOutputsThroughTheLogAcrossAnOutage(t *testing.T) {
 	cfg.UDP = []config.UDPConfig{{Name: "udp", BindAddr: "127.0.0.1:0", Precision: "ms", Database: "udpdb",
 		Outputs: []config.OutputConfig{
 			output("a", a.URL()), output("b", b.URL()),
-			{Name: "c", Location: c.UDPAddr(), MTU: 512},
+			{Name: "c", Location: config.Location(c.UDPAddr()), MTU: 512},
 		}}}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -46,25 +46,32 @@ func (e *RefusedError) Error() string { return e.Msg }
 // ("error parsing query: ..."); a statement that has no meaning across
 // replicas gives a *RefusedError.
 func Classify(q string, params map[string]any) (Class, error) {
+	_, class, err := Parse(q, params)
+	return class, err
+}
+
+// Parse is Classify that also returns the parsed query, for a caller that
+// checks its statements further (the gateway's rights).
+func Parse(q string, params map[string]any) (*influxql.Query, Class, error) {
 	p := influxql.NewParser(strings.NewReader(q))
 	if params != nil {
 		p.SetParams(params)
 	}
 	parsed, err := p.ParseQuery()
 	if err != nil {
-		return Read, &ParseError{err}
+		return nil, Read, &ParseError{err}
 	}
 	class := Read
 	for _, st := range parsed.Statements {
 		c, err := classifyStatement(st)
 		if err != nil {
-			return Read, err
+			return nil, Read, err
 		}
 		if c == Change {
 			class = Change
 		}
 	}
-	return class, nil
+	return parsed, class, nil
 }
 
 func classifyStatement(st influxql.Statement) (Class, error) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/auth"
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/influxerr"
@@ -33,9 +34,12 @@ type Options struct {
 	Outputs     []config.OutputConfig
 	Query       config.QueryConfig
 	Consistency relay.Consistency
-	// Gateway is true when influxgate authenticated the client itself:
-	// the client's credentials are not forwarded (per-output credentials
-	// are used when configured).
+	// Gateway is true when influxgate authenticated the client itself
+	// (auth.Gateway's Middleware put an auth.Principal in the request's
+	// context): each statement is checked against the client's rights,
+	// and the backends get the output's credentials (or none). Otherwise
+	// (pass-through) reads and statements carry only the client's own
+	// credentials, never the output's.
 	Gateway bool
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -98,10 +102,19 @@ func (h *Handler) ServeQuery(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	class, err := Classify(q, params)
+	parsed, class, err := Parse(q, params)
 	if err != nil {
 		h.fail(w, "query", http.StatusBadRequest, err.Error(), start)
 		return
+	}
+	if h.opts.Gateway {
+		// The backends will see the output's credentials: influxgate is
+		// the one to check what this client may do.
+		p, _ := auth.PrincipalFrom(r.Context())
+		if err := p.AuthorizeQuery(parsed, r.Form.Get("db")); err != nil {
+			h.fail(w, "query", http.StatusForbidden, err.Error(), start)
+			return
+		}
 	}
 	if class == Change {
 		h.change(w, r, q, start)
@@ -111,7 +124,9 @@ func (h *Handler) ServeQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeFlux handles /api/v2/query: a Flux (or JSON) body, routed like a
-// read. A Flux to() writes only on the backend that ran the query.
+// read, needing the read right in gateway mode: influxd 1.8.10 implements
+// no Flux function that writes (to() answers 500 "not implemented"); one
+// that did would write only on the backend that ran the query.
 func (h *Handler) ServeFlux(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if r.Method != http.MethodPost {
@@ -122,8 +137,27 @@ func (h *Handler) ServeFlux(w http.ResponseWriter, r *http.Request) {
 	h.read(w, r, "flux", start)
 }
 
+// maxKeptAnswer bounds the body of a 5xx answer kept while the next
+// backend is tried (InfluxDB's error answers are a few hundred bytes).
+const maxKeptAnswer = 1 << 20
+
+// keptAnswer is a backend's 5xx answer, kept to be passed to the client if
+// no later backend answers better.
+type keptAnswer struct {
+	backend string
+	status  int
+	header  http.Header
+	body    []byte
+}
+
 // read sends the request to the first candidate that answers without a
-// connection error, timeout or 5xx, and streams its answer back.
+// connection error, timeout or 5xx, and streams its answer back. A 5xx
+// answer makes it try the next candidate (G3), but it is still InfluxDB's
+// answer (a Flux error on a missing bucket is a 500 with the reason): when
+// no candidate answers better, the client gets the last such answer as the
+// backend gave it — status, headers, body — whether the candidates after
+// it answered 5xx too or failed without an answer. Only when no candidate
+// answered at all is the answer influxgate's own 503.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, start time.Time) {
 	cands := h.rt.candidates()
 	if len(cands) == 0 {
@@ -145,7 +179,16 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, 
 	ctx, cancel := withTimeout(r.Context(), h.opts.Query.Timeout)
 	defer cancel()
 	var failures []string
-	for _, t := range cands {
+	var kept *keptAnswer
+	// superseded counts the kept answer as a backend failure once a later
+	// backend's answer takes its place.
+	superseded := func() {
+		if kept != nil {
+			h.opts.Metrics.backendFailed(kept.backend)
+			kept = nil
+		}
+	}
+	for i, t := range cands {
 		req, err := h.backendRequest(ctx, r, t, endpoint, body)
 		if err != nil {
 			h.fail(w, endpoint, http.StatusBadRequest, err.Error(), start)
@@ -161,37 +204,80 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, 
 			h.opts.Metrics.backendFailed(t.name)
 			continue
 		}
-		if resp.StatusCode >= 500 {
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode >= 500 && i < len(cands)-1 {
+			answer, err := io.ReadAll(io.LimitReader(resp.Body, maxKeptAnswer+1))
 			resp.Body.Close()
-			failures = append(failures, fmt.Sprintf("%s: %s %s", t.name, resp.Status, bytes.TrimSpace(msg)))
-			h.opts.Metrics.backendFailed(t.name)
+			superseded()
+			if err == nil && len(answer) > maxKeptAnswer {
+				err = fmt.Errorf("answer longer than %d bytes", maxKeptAnswer)
+			}
+			if err != nil {
+				// Cut off, or too long to keep: not an answer to pass on.
+				failures = append(failures, fmt.Sprintf("%s: %s, then %v", t.name, resp.Status, backend.Redact(err)))
+				h.opts.Metrics.backendFailed(t.name)
+				continue
+			}
+			kept = &keptAnswer{backend: t.name, status: resp.StatusCode, header: resp.Header, body: answer}
+			failures = append(failures, fmt.Sprintf("%s: %s %s", t.name, resp.Status, bytes.TrimSpace(clipBytes(answer, 200))))
 			continue
 		}
-		t.observe(time.Since(sent))
+		superseded()
+		if resp.StatusCode >= 500 {
+			h.opts.Metrics.errorAnswer(t.name, resp.StatusCode)
+		} else {
+			t.observe(time.Since(sent))
+		}
 		h.stream(w, resp, t.name)
 		h.opts.Metrics.observe(endpoint, "read", resp.StatusCode, t.name, start)
+		return
+	}
+	if kept != nil {
+		// The last answer a backend gave, after the ones behind it failed
+		// without one.
+		h.opts.Metrics.errorAnswer(kept.backend, kept.status)
+		h.log.Debug("passing a backend's error answer on", "backend", kept.backend, "status", kept.status,
+			"failures", strings.Join(failures, "; "))
+		copyHeader(w.Header(), kept.header)
+		w.Header().Set("X-Influxgate-Backend", kept.backend)
+		w.WriteHeader(kept.status)
+		_, _ = w.Write(kept.body)
+		h.opts.Metrics.observe(endpoint, "read", kept.status, kept.backend, start)
 		return
 	}
 	h.log.Warn("every backend failed a read", "failures", strings.Join(failures, "; "))
 	h.fail(w, endpoint, http.StatusServiceUnavailable, "every backend failed: "+strings.Join(failures, "; "), start)
 }
 
-// backendRequest rebuilds the client's request for one backend, with that
-// backend's credentials (or the client's, in pass-through mode).
+func clipBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// backendRequest rebuilds the client's request for one backend: in gateway
+// mode with the output's credentials (the gateway checked the client's
+// rights), in pass-through mode with the client's own credentials only, so
+// that an output's credentials never answer a read for a client that did
+// not prove its own.
 func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target, endpoint string, body []byte) (*http.Request, error) {
-	client := record.Auth{}
-	if !h.opts.Gateway {
-		client = record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
-		if endpoint == "flux" {
-			q := r.URL.Query()
-			client.Username, client.Password = q.Get("u"), q.Get("p")
+	client := record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
+	if endpoint == "flux" {
+		q := r.URL.Query()
+		client.Username, client.Password = q.Get("u"), q.Get("p")
+	}
+	setCredentials := func(hdr http.Header, params url.Values) {
+		if h.opts.Gateway {
+			t.client.SetCredentials(hdr, params, record.Auth{})
+		} else {
+			t.client.SetClientCredentials(hdr, params, client)
 		}
 	}
 	u, err := url.Parse(t.client.BaseURL())
 	if err != nil {
 		return nil, err
 	}
+	u.User = nil // Go's client would send it as Basic auth; setCredentials decides
 	hdr := make(http.Header)
 	for _, k := range []string{"Accept", "Accept-Encoding", "Content-Type", "X-Request-Id"} {
 		if v := r.Header.Get(k); v != "" {
@@ -204,17 +290,17 @@ func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target
 	switch {
 	case endpoint == "flux":
 		u.Path += "/api/v2/query"
-		t.client.SetCredentials(hdr, urlParams, client)
+		setCredentials(hdr, urlParams)
 		reqBody = bytes.NewReader(body)
 	case r.Method == http.MethodGet:
 		u.Path += "/query"
-		t.client.SetCredentials(hdr, urlParams, client)
+		setCredentials(hdr, urlParams)
 	default:
 		u.Path += "/query"
 		form := cloneValues(r.PostForm)
 		form.Del("u")
 		form.Del("p")
-		t.client.SetCredentials(hdr, urlParams, client)
+		setCredentials(hdr, urlParams)
 		hdr.Set("Content-Type", "application/x-www-form-urlencoded")
 		reqBody = strings.NewReader(form.Encode())
 	}
@@ -240,15 +326,21 @@ var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-
 	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true, "Date": true,
 	"Request-Id": true, "X-Request-Id": true}
 
+// copyHeader copies a backend's answer headers but the hop-by-hop ones
+// and those our server sets.
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		if !hopHeaders[k] {
+			dst[k] = vs
+		}
+	}
+}
+
 // stream copies the backend's answer to the client as it arrives, so a
 // chunked result is never held whole in memory.
 func (h *Handler) stream(w http.ResponseWriter, resp *http.Response, name string) {
 	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		if !hopHeaders[k] {
-			w.Header()[k] = vs
-		}
-	}
+	copyHeader(w.Header(), resp.Header)
 	w.Header().Set("X-Influxgate-Backend", name)
 	w.WriteHeader(resp.StatusCode)
 	flusher, _ := w.(http.Flusher)
@@ -281,7 +373,12 @@ func (h *Handler) change(w http.ResponseWriter, r *http.Request, q string, start
 	if p := r.Form.Get("params"); p != "" {
 		rec.Params = url.Values{"params": {p}}.Encode()
 	}
-	if !h.opts.Gateway {
+	if h.opts.Gateway {
+		// Authorised above against the client's rights: the backends get
+		// the output's credentials, now and on replay.
+		rec.Flags |= record.FlagGatewayAuthorized
+	} else {
+		// Only the client's own credentials, now and on replay.
 		rec.Auth = record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
 	}
 	ans := h.opts.Relay.Write(r.Context(), &rec, h.opts.Consistency)

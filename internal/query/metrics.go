@@ -9,9 +9,10 @@ import (
 
 // Metrics counts queries by endpoint, class, status and backend.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	seconds  *prometheus.HistogramVec
-	failures *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	seconds      *prometheus.HistogramVec
+	failures     *prometheus.CounterVec
+	errorAnswers *prometheus.CounterVec
 }
 
 // NewMetrics registers the query metrics with reg.
@@ -24,10 +25,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "influxgate_query_duration_seconds", Help: "Time to answer a query (to the end of the streamed answer).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}, []string{"endpoint", "class"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "influxgate_query_backend_failures_total", Help: "Reads a backend failed (connection error, timeout, 5xx); the next backend was tried."},
+			Name: "influxgate_query_backend_failures_total",
+			Help: "Reads a backend failed: no answer (connection error, timeout, cut off), or a 5xx answer that gave way to another backend's."},
 			[]string{"backend"}),
+		errorAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_query_backend_error_answers_total",
+			Help: "5xx answers of a backend passed to the client as it gave them (such as a Flux error), because no backend answered better; not counted as backend failures."},
+			[]string{"backend", "status"}),
 	}
-	reg.MustRegister(m.requests, m.seconds, m.failures)
+	reg.MustRegister(m.requests, m.seconds, m.failures, m.errorAnswers)
 	return m
 }
 
@@ -37,6 +43,12 @@ func (m *Metrics) observe(endpoint, class string, status int, backend string, st
 	}
 	m.requests.WithLabelValues(endpoint, class, strconv.Itoa(status), backend).Inc()
 	m.seconds.WithLabelValues(endpoint, class).Observe(time.Since(start).Seconds())
+}
+
+func (m *Metrics) errorAnswer(name string, status int) {
+	if m != nil {
+		m.errorAnswers.WithLabelValues(name, strconv.Itoa(status)).Inc()
+	}
 }
 
 func (m *Metrics) backendFailed(name string) {

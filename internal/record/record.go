@@ -32,12 +32,20 @@ const (
 // version is the encoding version written as the first byte.
 const version = 1
 
-// Flags describe a record's body.
+// Flags describe a record's body and how it was authorised.
 const (
 	// FlagOpenEnd: the body's last line runs on into whatever follows it
 	// (lineproto.Stats.OpenEnd), so no other body may follow it in a
 	// joined request.
 	FlagOpenEnd uint8 = 1 << iota
+	// FlagGatewayAuthorized: a KindQuery statement that influxgate's
+	// gateway authorised (the client's rights allowed it), so it is sent,
+	// and replayed, with the output's credentials. Without it a statement
+	// carries only the client's own credentials (Auth): an output's
+	// credentials must not lend their privileges to a client that did not
+	// prove its own. Records written before the flag existed lack it and so
+	// fall on that safe side.
+	FlagGatewayAuthorized
 )
 
 // Auth holds the credentials a client sent, kept so that pass-through auth
@@ -59,7 +67,7 @@ type Record struct {
 	RP        string // retention policy ("" = the database's default)
 	Org       string // organisation of a /api/v2/write (forwarded to 2.x backends)
 	Precision uint8  // lineproto.Precision of the body's timestamps
-	Flags     uint8  // FlagOpenEnd
+	Flags     uint8  // FlagOpenEnd, FlagGatewayAuthorized
 	Lines     uint32 // points in Body (for accounting of drops)
 	Only      string // when set, only this output receives the record (dead-letter replay)
 	Auth      Auth

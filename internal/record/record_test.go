@@ -106,3 +106,21 @@ func equalHeaders(a, b Record) bool {
 		a.Org == b.Org && a.Precision == b.Precision && a.Flags == b.Flags && a.Lines == b.Lines && a.Only == b.Only &&
 		a.Auth == b.Auth && a.Params == b.Params
 }
+
+// FlagGatewayAuthorized survives the log; a statement record as written
+// before the flag existed (flags byte 0) decodes without it, which means
+// "the client's own credentials only" on replay.
+func TestGatewayFlagIsDurableAndAbsentInOldRecords(t *testing.T) {
+	r := Record{Kind: KindQuery, Flags: FlagGatewayAuthorized, Body: []byte("CREATE DATABASE x")}
+	got, err := Decode(r.AppendEncode(nil))
+	if err != nil || got.Flags&FlagGatewayAuthorized == 0 || got.Flags&FlagOpenEnd != 0 {
+		t.Fatalf("Decode = %+v, %v", got, err)
+	}
+	// version 1, KindQuery, precision 0, flags 0, received 2 (zigzag 4),
+	// lines 0, eight empty strings, then the statement.
+	old := append([]byte{1, 2, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "CREATE USER evil WITH PASSWORD 'x' WITH ALL PRIVILEGES"...)
+	got, err = Decode(old)
+	if err != nil || got.Kind != KindQuery || got.Received != 2 || got.Flags&FlagGatewayAuthorized != 0 || !got.Auth.IsZero() {
+		t.Fatalf("old record = %+v, %v", got, err)
+	}
+}

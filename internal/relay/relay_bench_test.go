@@ -91,7 +91,7 @@ func benchWrite(b *testing.B, mode wal.SyncMode, lines int) {
 	for i := range 2 {
 		srv := httptest.NewServer(http.HandlerFunc(sink))
 		defer srv.Close()
-		outs = append(outs, config.OutputConfig{Name: fmt.Sprintf("sink-%d", i), Location: srv.URL + "/write",
+		outs = append(outs, config.OutputConfig{Name: fmt.Sprintf("sink-%d", i), Location: config.Location(srv.URL + "/write"),
 			Timeout: 10 * time.Second, MaxBatchKB: 512, MaxDelayInterval: time.Second})
 	}
 	r, err := New(Options{Name: "bench", Dir: b.TempDir(), Outputs: outs, Sync: mode})

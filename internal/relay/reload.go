@@ -3,7 +3,6 @@ package relay
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"reflect"
 	"time"
 
@@ -93,7 +92,7 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 	if err != nil {
 		return nil, err
 	}
-	cfg := workerConfig{name: o.Name, bit: 1 << i, location: redactedLocation(o),
+	cfg := workerConfig{name: o.Name, bit: 1 << i, location: o.Location.String(),
 		maxBatch: o.MaxBatchKB << 10, capBytes: int64(o.BufferSizeMB) << 20, capMB: o.BufferSizeMB,
 		dropOldest: o.Overflow != "reject", maxDelay: o.MaxDelayInterval,
 		liveLag: r.opts.LiveLag, deadLetterAfter: deadLetterAfter}
@@ -278,16 +277,6 @@ func cloneCounts(m map[string]uint64) map[string]uint64 {
 		out[k] = v
 	}
 	return out
-}
-
-// redactedLocation is an output's location without its password, for
-// /health and the status page.
-func redactedLocation(o config.OutputConfig) string {
-	u, err := url.Parse(o.Location)
-	if err != nil || u.User == nil {
-		return o.Location
-	}
-	return u.Redacted()
 }
 
 // forWorker returns the instruments of one backend, already labelled.

@@ -21,7 +21,7 @@ func TestResyncWithCredentialsAndV2Location(t *testing.T) {
 	b := testinflux.Start(t, testinflux.Options{Version: testinflux.V1810, Auth: true})
 	seed(t, a)
 	src := backendOf(t, a, "a")
-	dst := clientOf(t, config.OutputConfig{Name: "b", Location: b.URL() + "/api/v2/write",
+	dst := clientOf(t, config.OutputConfig{Name: "b", Location: config.Location(b.URL() + "/api/v2/write"),
 		Token: testinflux.AdminUser + ":" + testinflux.AdminPassword})
 	if dst.BaseURL() != b.URL() {
 		t.Fatalf("base URL %q, want %q", dst.BaseURL(), b.URL())
@@ -32,7 +32,7 @@ func TestResyncWithCredentialsAndV2Location(t *testing.T) {
 	}
 	samePoints(t, a, b)
 
-	wrong := clientOf(t, config.OutputConfig{Name: "b", Location: b.WriteURL(), Username: "admin", Password: "wrong"})
+	wrong := clientOf(t, config.OutputConfig{Name: "b", Location: config.Location(b.WriteURL()), Username: "admin", Password: "wrong"})
 	_, err = Verify(context.Background(), VerifyOptions{Backends: []*backend.Client{src, wrong}})
 	var be *backend.Error
 	if !errors.As(err, &be) || be.Status != 401 || be.Transient() || strings.Contains(err.Error(), "wrong") {

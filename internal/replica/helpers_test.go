@@ -19,7 +19,7 @@ import (
 func backendOf(t testing.TB, s *testinflux.Server, name string) *backend.Client {
 	t.Helper()
 	user, password := s.Credentials()
-	return clientOf(t, config.OutputConfig{Name: name, Location: s.WriteURL(), Timeout: 10 * time.Second,
+	return clientOf(t, config.OutputConfig{Name: name, Location: config.Location(s.WriteURL()), Timeout: 10 * time.Second,
 		Username: user, Password: password})
 }
 

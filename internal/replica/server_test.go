@@ -23,7 +23,7 @@ func fakeServer(t *testing.T, handler http.HandlerFunc, req Requests) *server {
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	req.defaults()
-	return newServer(clientOf(t, config.OutputConfig{Name: "f", Location: srv.URL + "/write"}), 2, req)
+	return newServer(clientOf(t, config.OutputConfig{Name: "f", Location: config.Location(srv.URL + "/write")}), 2, req)
 }
 
 func TestServerRetriesTransientFailures(t *testing.T) {

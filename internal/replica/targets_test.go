@@ -26,7 +26,7 @@ func TestListenersAndPair(t *testing.T) {
 	out := func(names ...string) []config.OutputConfig {
 		var o []config.OutputConfig
 		for _, n := range names {
-			o = append(o, config.OutputConfig{Name: n, Location: "http://" + n + ":8086/write"})
+			o = append(o, config.OutputConfig{Name: n, Location: config.Location("http://" + n + ":8086/write")})
 		}
 		return o
 	}

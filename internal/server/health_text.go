@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -33,7 +32,7 @@ func writeHealthText(w http.ResponseWriter, status int, h health) {
 	for _, c := range h.Checks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d rec, %s\t%s\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Status, c.State,
 			c.BacklogRecs, humanBytes(c.BacklogBytes), humanAge(c.BacklogAge), c.Delivered,
-			sum(c.Rejected), sum(c.Dropped), c.DeadLetters, redactURL(c.Location))
+			sum(c.Rejected), sum(c.Dropped), c.DeadLetters, c.Location)
 	}
 	_ = tw.Flush()
 
@@ -120,13 +119,4 @@ func humanAge(seconds float64) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
-}
-
-// redactURL hides a password written into a backend's URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	return u.Redacted()
 }

@@ -1,7 +1,6 @@
 package status
 
 import (
-	"net/url"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/relay"
@@ -43,7 +42,7 @@ type Listener struct {
 // Backend is one output of a listener.
 type Backend struct {
 	Name           string  `json:"name"`
-	Location       string  `json:"location"` // password redacted
+	Location       string  `json:"location"` // redacted by config.Location
 	State          string  `json:"state"`    // live, replaying, down
 	BacklogRecords uint64  `json:"backlog_records"`
 	BacklogBytes   int64   `json:"backlog_bytes"`
@@ -110,7 +109,7 @@ func (p *Page) Snapshot() Snapshot {
 
 func backendOf(listener string, b relay.BackendStats, hist []sample, now time.Time) Backend {
 	out := Backend{
-		Name: b.Name, Location: redact(b.Location), State: b.State.String(),
+		Name: b.Name, Location: b.Location, State: b.State.String(),
 		BacklogRecords: b.Backlog.Records, BacklogBytes: b.Backlog.Bytes, BacklogAge: b.Backlog.OldestAge.Seconds(),
 		BufferSizeBytes: b.BufferSizeBytes, Delivered: b.Delivered, Requests: b.Requests, Retries: b.Retries,
 		Rejected: b.Rejected, Dropped: b.Dropped, DeadLetters: b.DeadLetters, LastError: b.LastError,
@@ -156,13 +155,4 @@ func backendOf(listener string, b relay.BackendStats, hist []sample, now time.Ti
 		}
 	}
 	return out
-}
-
-// redact hides a password written into a backend's URL.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	return u.Redacted()
 }

@@ -54,7 +54,9 @@ func stats(appends uint64, backends ...relay.BackendStats) relay.Stats {
 }
 
 func backendStats(name string, state relay.State, backlog, delivered uint64) relay.BackendStats {
-	return relay.BackendStats{Name: name, Location: "http://u:secret@db1:8086/write", State: state,
+	// relay.Stats carries locations redacted (config.Location); the
+	// end-to-end secret test checks every page.
+	return relay.BackendStats{Name: name, Location: "http://u:xxxxx@db1:8086/write", State: state,
 		Backlog: relay.Backlog{Records: backlog, Bytes: int64(backlog) * 100}, Delivered: delivered}
 }
 
@@ -86,9 +88,6 @@ func TestSnapshotRatesTrendAndHistory(t *testing.T) {
 	if b.State != "down" || b.BacklogTrend != "growing" || *b.BacklogHistory[14] != 28 || *b.DeliveredRate != 0 {
 		t.Errorf("b: state %q, trend %q, backlog %v, rate %v; want down, growing, 28, 0", b.State, b.BacklogTrend,
 			*b.BacklogHistory[14], *b.DeliveredRate)
-	}
-	if strings.Contains(b.Location, "secret") {
-		t.Errorf("location shows the password: %s", b.Location)
 	}
 
 	// b comes back and drains its backlog: the trend turns.

@@ -76,7 +76,7 @@ func relayListener(t *testing.T, sink *writeSink, opts Options) (*Listener, *rel
 	t.Helper()
 	c := config.Config{UDP: []config.UDPConfig{{Name: "udp", BindAddr: "127.0.0.1:0", Precision: "s",
 		Database: "db", RetentionPolicy: "rp",
-		Outputs: []config.OutputConfig{{Name: "a", Location: sink.srv.URL + "/write", MaxDelayInterval: time.Second}}}}}
+		Outputs: []config.OutputConfig{{Name: "a", Location: config.Location(sink.srv.URL + "/write"), MaxDelayInterval: time.Second}}}}}
 	c.ApplyDefaults()
 	r, err := relay.New(relay.Options{Name: "udp", Dir: t.TempDir(), Outputs: c.UDP[0].Outputs, Sync: wal.SyncNone})
 	if err != nil {

@@ -82,7 +82,7 @@ func (c *capture) quiet(t *testing.T) {
 func udpConfig(precision string, mtu int, locations ...string) config.UDPConfig {
 	c := config.Config{UDP: []config.UDPConfig{{Name: "udp", BindAddr: "127.0.0.1:0", Precision: precision}}}
 	for i, loc := range locations {
-		c.UDP[0].Outputs = append(c.UDP[0].Outputs, config.OutputConfig{Name: string(rune('a' + i)), Location: loc, MTU: mtu})
+		c.UDP[0].Outputs = append(c.UDP[0].Outputs, config.OutputConfig{Name: string(rune('a' + i)), Location: config.Location(loc), MTU: mtu})
 	}
 	c.ApplyDefaults()
 	return c.UDP[0]

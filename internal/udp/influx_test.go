@@ -46,7 +46,7 @@ func TestPointsArriveOnEveryBackendWithIdenticalTimestamps(t *testing.T) {
 	for _, p := range precisions {
 		t.Run(p, func(t *testing.T) {
 			c := config.Config{UDP: []config.UDPConfig{{Name: "udp-" + p, BindAddr: "127.0.0.1:0", Precision: p,
-				Outputs: []config.OutputConfig{{Location: aAddrs[p], MTU: 300}, {Location: bAddrs[p], MTU: 1400}}}}}
+				Outputs: []config.OutputConfig{{Location: config.Location(aAddrs[p]), MTU: 300}, {Location: config.Location(bAddrs[p]), MTU: 1400}}}}}
 			c.ApplyDefaults()
 			l := startListener(t, Options{Config: c.UDP[0]})
 			conn := sender(t, l)

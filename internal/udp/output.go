@@ -60,7 +60,7 @@ type output struct {
 // dialOutput resolves the output's host:port once, as influxdb-relay does,
 // and opens a connected socket to it.
 func dialOutput(o config.OutputConfig, log *throttle.Log) (*output, error) {
-	raddr, err := net.ResolveUDPAddr("udp", o.Location)
+	raddr, err := net.ResolveUDPAddr("udp", o.Location.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("output %q: %w", o.Name, err)
 	}
@@ -68,7 +68,7 @@ func dialOutput(o config.OutputConfig, log *throttle.Log) (*output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output %q: %w", o.Name, err)
 	}
-	out := &output{name: o.Name, location: o.Location, conn: conn, packer: lineproto.NewPacker(o.MTU), log: log}
+	out := &output{name: o.Name, location: o.Location.String(), conn: conn, packer: lineproto.NewPacker(o.MTU), log: log}
 	out.emit = out.send
 	return out, nil
 }
