@@ -153,7 +153,7 @@ func validateHTTP(p *problems, key string, h *HTTPConfig) {
 func validateShards(p *problems, key string, h *HTTPConfig) {
 	switch tag := h.ShardTag(); {
 	case h.ShardKey == "":
-		p.add(key+".shard", `[[http.shard]] sections need shard-key = "measurement" or "tag:NAME" on their listener`)
+		p.add(key+".shard[0]", `[[http.shard]] sections need shard-key = "measurement" or "tag:NAME" on their listener`)
 	case h.ShardKey == "measurement":
 	case strings.HasPrefix(h.ShardKey, "tag:") && strings.TrimSpace(tag) != "":
 	default:
@@ -198,7 +198,7 @@ func validateShards(p *problems, key string, h *HTTPConfig) {
 		}
 	}
 	if len(h.Shards) > 0 && owners == 0 {
-		p.add(key+".shard", "every shard has retire = true: at least one shard must own keys")
+		p.add(key+".shard[0].retire", "every shard has retire = true: at least one shard must own keys")
 	}
 }
 
