@@ -36,7 +36,7 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "invalid configuration:\n%v\n", err)
 		return 1
 	}
-	name, outputs, err := deadLetterRelay(cfg, *listener, *output)
+	name, dir, outputs, err := deadLetterRelay(cfg, *listener, *output)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -47,7 +47,7 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	r, err := relay.New(relay.Options{Name: name, Dir: cfg.ListenerDir(name), Outputs: outputs})
+	r, err := relay.New(relay.Options{Name: name, Dir: dir, Outputs: outputs})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -78,26 +78,33 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// deadLetterRelay finds the relay that owns output: an [[http]] listener,
-// or a [[udp]] section whose http(s) outputs go through a log of its own.
-// It returns the relay's name and outputs, as the daemon opens it.
-func deadLetterRelay(cfg *config.Config, listener, output string) (string, []config.OutputConfig, error) {
+// deadLetterRelay finds the relay that owns output: an [[http]] listener
+// or one of its shards, or a [[udp]] section whose http(s) outputs go
+// through a log of its own. It returns the relay's name, directory and
+// outputs, as the daemon opens it.
+func deadLetterRelay(cfg *config.Config, listener, output string) (string, string, []config.OutputConfig, error) {
 	var found []string
-	var name string
+	var name, dir string
 	var outputs []config.OutputConfig
-	consider := func(n string, outs []config.OutputConfig) {
-		if listener != "" && n != listener {
+	considerIn := func(l, n, d string, outs []config.OutputConfig) {
+		if listener != "" && l != listener {
 			return
 		}
 		for _, o := range outs {
 			if o.Name == output {
 				found = append(found, n)
-				name, outputs = n, outs
+				name, dir, outputs = n, d, outs
 			}
 		}
 	}
+	consider := func(n string, outs []config.OutputConfig) { considerIn(n, n, cfg.ListenerDir(n), outs) }
 	for _, h := range cfg.HTTP {
-		consider(h.Name, h.Outputs)
+		if !h.Sharded() {
+			consider(h.Name, h.Outputs)
+		}
+		for _, sc := range h.Shards {
+			considerIn(h.Name, h.Name+"/"+sc.Name, cfg.ShardDir(h.Name, sc.Name), sc.Outputs)
+		}
 	}
 	for _, u := range cfg.UDP {
 		var httpOuts []config.OutputConfig
@@ -110,9 +117,9 @@ func deadLetterRelay(cfg *config.Config, listener, output string) (string, []con
 	}
 	switch len(found) {
 	case 0:
-		return "", nil, fmt.Errorf("no output %q with a log in the configured [[http]] and [[udp]] sections", output)
+		return "", "", nil, fmt.Errorf("no output %q with a log in the configured [[http]] and [[udp]] sections", output)
 	case 1:
-		return name, outputs, nil
+		return name, dir, outputs, nil
 	}
-	return "", nil, fmt.Errorf("output %q exists in %s; choose one with -listener", output, strings.Join(found, ", "))
+	return "", "", nil, fmt.Errorf("output %q exists in %s; choose one with -listener", output, strings.Join(found, ", "))
 }

@@ -160,7 +160,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	outputs := 0
 	for _, h := range cfg.HTTP {
-		outputs += len(h.Outputs)
+		outputs += len(h.AllOutputs())
 	}
 	fmt.Fprintf(stdout, "%s: configuration OK (%s format): %d HTTP listener(s) with %d output(s), %d UDP listener(s)\n",
 		f.config, cfg.Source.Format, len(cfg.HTTP), outputs, len(cfg.UDP))

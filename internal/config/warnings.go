@@ -33,7 +33,7 @@ func (c *Config) Warnings() []string {
 		if h.Auth.Mode == "gateway" {
 			notYet("auth", key+`.auth.mode = "gateway"`)
 		}
-		w = append(w, outputWarnings(key, h.Outputs, notYet)...)
+		w = append(w, outputWarnings(key, h.AllOutputs(), notYet)...)
 	}
 	for i, u := range c.UDP {
 		key := fmt.Sprintf("udp[%d]", i)

@@ -37,7 +37,7 @@ func (c *Config) authWarnings() []string {
 		}
 		switch h.Auth.Mode {
 		case "pass-through":
-			if outs := withCredentials(h.Outputs); len(outs) > 0 {
+			if outs := withCredentials(h.AllOutputs()); len(outs) > 0 {
 				w = append(w, fmt.Sprintf("%s: no client is checked (auth mode \"pass-through\"), and these outputs "+
 					"carry credentials: %s. Anyone who reaches %s can write through them without credentials of their own "+
 					"(reads and statements carry only the client's own credentials); %s",

@@ -26,6 +26,7 @@ type healthCheck struct {
 	Status        string            `json:"status"`
 	Message       string            `json:"message"`
 	Listener      string            `json:"listener"`
+	Shard         string            `json:"shard,omitempty"`
 	Location      string            `json:"location"`
 	State         string            `json:"state"`
 	BacklogRecs   uint64            `json:"backlog_records"`
@@ -65,51 +66,67 @@ func verbose(r *http.Request) bool {
 
 // healthOf builds the health answer of a listener and its HTTP status.
 func (s *Server) healthOf(l *listener) (health, int) {
-	st := l.relay.Stats()
 	h := health{Name: "influxgate", Status: "pass", Version: s.opts.Version}
-	down, behind := 0, 0
-	for _, b := range st.Backends {
-		c := healthCheck{Name: b.Name, Status: "pass", Listener: st.Name, Location: b.Location,
-			State: b.State.String(), BacklogRecs: b.Backlog.Records, BacklogBytes: b.Backlog.Bytes,
-			BacklogAge: b.Backlog.OldestAge.Seconds(), Delivered: b.Delivered, Rejected: b.Rejected,
-			Dropped: b.Dropped, DeadLetters: b.DeadLetters, LastError: b.LastError}
-		if !b.LastErrorAt.IsZero() {
-			t := b.LastErrorAt.UTC()
-			c.LastErrorAt = &t
+	down, behind, backends := 0, 0, 0
+	for _, rs := range l.sets {
+		st := rs.relay.Stats()
+		for _, b := range st.Backends {
+			backends++
+			c := s.backendCheck(l.name, rs.shard, b)
+			switch b.State {
+			case relay.StateDown:
+				down++
+			case relay.StateReplaying:
+				behind++
+			}
+			h.Checks = append(h.Checks, c)
 		}
-		switch b.State {
-		case relay.StateDown:
-			c.Status, c.Message = "fail", "down: "+b.LastError
-			down++
-		case relay.StateReplaying:
-			c.Message = fmt.Sprintf("replaying a backlog of %d records", b.Backlog.Records)
-			behind++
-		default:
-			c.Message = "live"
-		}
-		if !b.DivergedSince.IsZero() {
-			t := b.DivergedSince.UTC()
-			c.DivergedSince = &t
-			c.Status = "fail"
-			c.Message += fmt.Sprintf("; diverged since %s: the overflow policy skipped records", t.Format(time.RFC3339))
-		}
-		if b.CursorNote != "" {
-			c.CursorNote = b.CursorNote
-			c.Message += "; " + b.CursorNote
-		}
-		if b.DeadLetters > 0 {
-			c.Message += fmt.Sprintf("; %d records in the dead-letter store", b.DeadLetters)
-		}
-		h.Checks = append(h.Checks, c)
 	}
 	status := http.StatusOK
-	if err := l.relay.Ready(); err != nil {
+	if err := l.ready(); err != nil {
 		h.Status, h.Message = "fail", "not accepting writes: "+err.Error()
 		status = http.StatusServiceUnavailable
 	} else {
 		h.Message = fmt.Sprintf("ready for writes; %d of %d backends live, %d replaying, %d down",
-			len(st.Backends)-down-behind, len(st.Backends), behind, down)
+			backends-down-behind, backends, behind, down)
+	}
+	if l.shards != nil && l.shards.Route().Moving() {
+		h.Message += "; a rebalance is moving keys between shards"
 	}
 	h.UDP = s.udpHealth()
 	return h, status
+}
+
+// backendCheck is one backend's entry under checks.
+func (s *Server) backendCheck(listener, shardName string, b relay.BackendStats) healthCheck {
+	c := healthCheck{Name: b.Name, Status: "pass", Listener: listener, Shard: shardName, Location: b.Location,
+		State: b.State.String(), BacklogRecs: b.Backlog.Records, BacklogBytes: b.Backlog.Bytes,
+		BacklogAge: b.Backlog.OldestAge.Seconds(), Delivered: b.Delivered, Rejected: b.Rejected,
+		Dropped: b.Dropped, DeadLetters: b.DeadLetters, LastError: b.LastError}
+	if !b.LastErrorAt.IsZero() {
+		t := b.LastErrorAt.UTC()
+		c.LastErrorAt = &t
+	}
+	switch b.State {
+	case relay.StateDown:
+		c.Status, c.Message = "fail", "down: "+b.LastError
+	case relay.StateReplaying:
+		c.Message = fmt.Sprintf("replaying a backlog of %d records", b.Backlog.Records)
+	default:
+		c.Message = "live"
+	}
+	if !b.DivergedSince.IsZero() {
+		t := b.DivergedSince.UTC()
+		c.DivergedSince = &t
+		c.Status = "fail"
+		c.Message += fmt.Sprintf("; diverged since %s: the overflow policy skipped records", t.Format(time.RFC3339))
+	}
+	if b.CursorNote != "" {
+		c.CursorNote = b.CursorNote
+		c.Message += "; " + b.CursorNote
+	}
+	if b.DeadLetters > 0 {
+		c.Message += fmt.Sprintf("; %d records in the dead-letter store", b.DeadLetters)
+	}
+	return c
 }

@@ -46,9 +46,9 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	type step struct {
 		l      *listener
 		hc     config.HTTPConfig
-		added  bool // a new listener, opened and bound but not serving
-		change *relay.Change
-		h      *handlers
+		added   bool // a new listener, opened and bound but not serving
+		changes []*relay.Change
+		h       *handlers
 	}
 	var steps []step
 	abort := func() {
@@ -58,7 +58,9 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 				added = append(added, st.l)
 				continue
 			}
-			st.change.Abort()
+			for _, c := range st.changes {
+				c.Abort()
+			}
 			st.h.release()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -83,18 +85,34 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 		keep(key+"TLS certificate", hc.SSLCombinedPEM == l.cfg.SSLCombinedPEM &&
 			hc.TLSCert == l.cfg.TLSCert && hc.TLSKey == l.cfg.TLSKey)
 		hc.BindAddr, hc.SSLCombinedPEM, hc.TLSCert, hc.TLSKey = l.cfg.BindAddr, l.cfg.SSLCombinedPEM, l.cfg.TLSCert, l.cfg.TLSKey
-		change, err := l.relay.Prepare(hc.Outputs, cfg.WriteTimeout, cfg.DeadLetterAfter)
-		if err != nil {
-			abort()
-			return warnings, fmt.Errorf("listener %q: %w (nothing was changed)", hc.Name, err)
+		if !sameLayout(*hc, l.cfg) {
+			keep(key+"shard-key and [[http.shard]] sections (names, retire, or sharded or not)", false)
+			hc.ShardKey, hc.Shards, hc.Outputs = l.cfg.ShardKey, l.cfg.Shards, l.cfg.Outputs
+		}
+		st := step{l: l, hc: *hc}
+		for j, rs := range l.sets {
+			outputs := hc.Outputs
+			if rs.shard != "" {
+				outputs = hc.Shards[j].Outputs
+			}
+			change, err := rs.relay.Prepare(outputs, cfg.WriteTimeout, cfg.DeadLetterAfter)
+			if err != nil {
+				steps = append(steps, st)
+				abort()
+				return warnings, fmt.Errorf("listener %q: %w (nothing was changed)", hc.Name, err)
+			}
+			st.changes = append(st.changes, change)
 		}
 		h, err := s.buildHandlers(l, cfg, *hc)
 		if err != nil {
-			change.Abort()
+			for _, c := range st.changes {
+				c.Abort()
+			}
 			abort()
 			return warnings, fmt.Errorf("listener %q: %w (nothing was changed)", hc.Name, err)
 		}
-		steps = append(steps, step{l: l, hc: *hc, change: change, h: h})
+		st.h = h
+		steps = append(steps, st)
 	}
 	// Phase 2: commit. Nothing here can fail.
 	var next []*listener
@@ -105,12 +123,14 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 			}
 			s.logger.Info("listener added by a reload", "listener", st.hc.Name)
 		} else {
-			if err := st.change.Commit(); err != nil {
-				s.logger.Error("applying new outputs", "listener", st.hc.Name, "err", err)
+			for _, c := range st.changes {
+				if err := c.Commit(); err != nil {
+					s.logger.Error("applying new outputs", "listener", st.hc.Name, "err", err)
+				}
 			}
 			st.l.install(st.h)
 			if !reflect.DeepEqual(st.hc, st.l.cfg) {
-				s.logger.Info("listener reconfigured by a reload", "listener", st.hc.Name, "outputs", len(st.hc.Outputs))
+				s.logger.Info("listener reconfigured by a reload", "listener", st.hc.Name, "outputs", len(st.hc.AllOutputs()))
 			}
 			st.l.cfg = st.hc
 		}
@@ -129,4 +149,20 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	s.setListeners(next)
 	s.cfg = cfg
 	return warnings, nil
+}
+
+// sameLayout reports whether a reload keeps a listener's sharding as it
+// is: sharded or not, the shard key, and each shard's name and retire
+// flag in order. Changing any of them moves data, which only a restart
+// (and influxgate rebalance) may start.
+func sameLayout(a, b config.HTTPConfig) bool {
+	if a.ShardKey != b.ShardKey || len(a.Shards) != len(b.Shards) {
+		return false
+	}
+	for i := range a.Shards {
+		if a.Shards[i].Name != b.Shards[i].Name || a.Shards[i].Retire != b.Shards[i].Retire {
+			return false
+		}
+	}
+	return true
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/ingest"
-	"github.com/influxgate/influxgate/internal/query"
 )
 
 // routes: writes and queries pass the gateway's credential check (when
@@ -23,7 +22,7 @@ import (
 // open, as InfluxDB keeps /ping open, so load balancers, Prometheus and
 // people need no secret (none of them shows data or credentials). The
 // profiler is served only when [debug] pprof = true.
-func (s *Server) routes(l *listener, cfg *config.Config, hc config.HTTPConfig, writes *ingest.Handler, queries *query.Handler, gate *auth.Gateway) http.Handler {
+func (s *Server) routes(l *listener, cfg *config.Config, hc config.HTTPConfig, writes *ingest.Handler, queries gateway, gate *auth.Gateway) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/write", gate.Middleware(http.HandlerFunc(writes.ServeV1)))
 	mux.Handle("/api/v2/write", gate.Middleware(http.HandlerFunc(writes.ServeV2)))
@@ -110,7 +109,7 @@ func (s *Server) probeVersions(ctx context.Context) {
 		s.mu.Lock()
 		var outputs []config.OutputConfig
 		for _, hc := range s.cfg.HTTP {
-			outputs = append(outputs, hc.Outputs...)
+			outputs = append(outputs, hc.AllOutputs()...)
 		}
 		s.mu.Unlock()
 		for _, o := range outputs {

@@ -67,22 +67,6 @@ type Server struct {
 	errs      chan error // a listener's Serve failed
 }
 
-type listener struct {
-	name    string
-	cfg     config.HTTPConfig
-	relay   *relay.Relay
-	queries *query.Handler
-	ln      net.Listener
-	srv     *http.Server
-	// handler is swapped by a reload (auth, query routing, write options)
-	// while connections stay open.
-	handler atomic.Pointer[http.Handler]
-}
-
-func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	(*l.handler.Load()).ServeHTTP(w, r)
-}
-
 // New locks the data directory, opens a relay per [[http]] section and
 // binds every listener, so that every start-up problem is reported before
 // anything is served.
@@ -128,31 +112,22 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 	return s, nil
 }
 
-// openListener opens the relay of one [[http]] section, builds its
+// openListener opens the relays of one [[http]] section, builds its
 // handlers and binds its address.
 func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listener, error) {
-	syncMode, err := wal.ParseSyncMode(cfg.Sync)
+	sets, shards, err := s.openSets(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
-	r, err := relay.New(relay.Options{
-		Name:            hc.Name,
-		Dir:             cfg.ListenerDir(hc.Name),
-		Outputs:         hc.Outputs,
-		Sync:            syncMode,
-		SyncInterval:    cfg.SyncInterval,
-		WriteTimeout:    cfg.WriteTimeout,
-		DeadLetterAfter: cfg.DeadLetterAfter,
-		Logger:          s.opts.Logger,
-		Metrics:         s.relayMetrics,
-	})
-	if err != nil {
-		return nil, err
+	l := &listener{name: hc.Name, cfg: hc, sets: sets, shards: shards}
+	closeSets := func() {
+		for _, rs := range sets {
+			rs.relay.Close(context.Background())
+		}
 	}
-	l := &listener{name: hc.Name, cfg: hc, relay: r}
 	h, err := s.buildHandlers(l, cfg, hc)
 	if err != nil {
-		r.Close(context.Background())
+		closeSets()
 		return nil, err
 	}
 	l.install(h)
@@ -164,17 +139,19 @@ func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listen
 	}
 	if l.ln, err = s.listen(hc); err != nil {
 		l.queries.Close()
-		r.Close(context.Background())
+		closeSets()
 		return nil, err
 	}
-	s.relayMetrics.Track(r)
+	for _, rs := range sets {
+		s.relayMetrics.Track(rs.relay)
+	}
 	return l, nil
 }
 
 // handlers are a listener's routes, built from one config.
 type handlers struct {
 	http    http.Handler
-	queries *query.Handler
+	queries gateway
 }
 
 // buildHandlers builds the listener's routes from the config without
@@ -185,7 +162,7 @@ func (s *Server) buildHandlers(l *listener, cfg *config.Config, hc config.HTTPCo
 	if err != nil {
 		return nil, fmt.Errorf("consistency: %w", err)
 	}
-	writes := ingest.New(l.relay, ingest.Options{
+	writes := ingest.New(l.writer(), ingest.Options{
 		MaxBodySize:            cfg.MaxBodySize,
 		DefaultRetentionPolicy: hc.DefaultRetentionPolicy,
 		Consistency:            consistency,
@@ -193,10 +170,20 @@ func (s *Server) buildHandlers(l *listener, cfg *config.Config, hc config.HTTPCo
 		Metrics:                s.ingestMetrics,
 	})
 	gate := auth.New(hc.Auth)
-	queries, err := query.New(query.Options{
-		Relay: l.relay, Outputs: hc.Outputs, Query: hc.Query, Consistency: consistency,
-		Gateway: gate != nil, Logger: s.opts.Logger, Metrics: s.queryMetrics,
-	})
+	var queries gateway
+	if l.shards == nil {
+		queries, err = query.New(query.Options{
+			Relay: l.sets[0].relay, Outputs: hc.Outputs, Query: hc.Query, Consistency: consistency,
+			Gateway: gate != nil, Logger: s.opts.Logger, Metrics: s.queryMetrics,
+		})
+	} else {
+		opts := query.ShardedOptions{Set: l.shards, Query: hc.Query, Consistency: consistency,
+			Gateway: gate != nil, Logger: s.opts.Logger, Metrics: s.queryMetrics}
+		for i, sc := range hc.Shards {
+			opts.Shards = append(opts.Shards, query.ShardReplicas{Name: sc.Name, Relay: l.sets[i].relay, Outputs: sc.Outputs})
+		}
+		queries, err = query.NewSharded(opts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +248,9 @@ func (s *Server) Addrs() []string {
 func (s *Server) statusSources() []status.Source {
 	var out []status.Source
 	for _, l := range s.current() {
-		out = append(out, l.relay)
+		for _, rs := range l.sets {
+			out = append(out, rs.relay)
+		}
 	}
 	for _, u := range s.udp {
 		if u.relay != nil {
@@ -323,11 +312,19 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// serve starts a listener's relay and HTTP server; s.mu is held.
+// serve starts a listener's relays and HTTP server; s.mu is held.
 func (s *Server) serve(l *listener) {
-	l.relay.Start()
+	for _, rs := range l.sets {
+		rs.relay.Start()
+	}
+	if l.shards != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		l.stopRoute = cancel
+		go s.watchRoute(ctx, l)
+	}
 	s.logger.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(),
-		"tls", l.cfg.SSLCombinedPEM != "" || l.cfg.TLSCert != "", "outputs", len(l.cfg.Outputs))
+		"tls", l.cfg.SSLCombinedPEM != "" || l.cfg.TLSCert != "", "outputs", len(l.cfg.AllOutputs()),
+		"shards", len(l.cfg.Shards))
 	go func() {
 		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.errs <- fmt.Errorf("listener %s: %w", l.name, err)
@@ -368,10 +365,15 @@ func (s *Server) closeListeners(ctx context.Context, ls []*listener) {
 		// The data is safe in the log either way.
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		l.queries.Close()
-		if err := l.relay.Close(dctx); err != nil {
-			s.logger.Error("closing relay", "listener", l.name, "err", err)
+		if l.stopRoute != nil {
+			l.stopRoute()
 		}
-		s.relayMetrics.Untrack(l.relay)
+		for _, rs := range l.sets {
+			if err := rs.relay.Close(dctx); err != nil {
+				s.logger.Error("closing relay", "listener", l.name, "shard", rs.shard, "err", err)
+			}
+			s.relayMetrics.Untrack(rs.relay)
+		}
 		cancel()
 	}
 }
