@@ -44,8 +44,8 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	}
 	// Phase 1: prepare. Nothing running changes.
 	type step struct {
-		l      *listener
-		hc     config.HTTPConfig
+		l       *listener
+		hc      config.HTTPConfig
 		added   bool // a new listener, opened and bound but not serving
 		changes []*relay.Change
 		h       *handlers

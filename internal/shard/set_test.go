@@ -97,7 +97,9 @@ func TestSplitPutsEveryLineOnItsOwnerOnce(t *testing.T) {
 					t.Errorf("shard %s: Lines = %d for %d lines", name, r.Lines, len(ls))
 				}
 				// Within a part, lines keep the order they came in.
-				if !slices.IsSortedFunc(ls, func(a, b string) int { return strings.Compare(a[strings.LastIndex(a, " "):], b[strings.LastIndex(b, " "):]) }) {
+				if !slices.IsSortedFunc(ls, func(a, b string) int {
+					return strings.Compare(a[strings.LastIndex(a, " "):], b[strings.LastIndex(b, " "):])
+				}) {
 					t.Errorf("shard %s: lines out of order", name)
 				}
 				for _, l := range ls {
