@@ -49,6 +49,7 @@ func Default() Config {
 		MaxBodySize:     DefaultMaxBodySize,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		DeadLetterAfter: DefaultDeadLetterAfter,
+		CQBackfill:      true,
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}
 }

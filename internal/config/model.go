@@ -37,10 +37,15 @@ type Config struct {
 	// replica accepted it is retried before it moves to that backend's
 	// dead-letter store (key "dead-letter-after"; default 10s).
 	DeadLetterAfter time.Duration
-	Log             LogConfig
-	Debug           DebugConfig
-	HTTP            []HTTPConfig
-	UDP             []UDPConfig
+	// CQBackfill recomputes the continuous queries of a backend that
+	// received points late (after an outage or a replay) for the
+	// intervals those points touch, so that its downsampled data equals
+	// the other replicas' (key "cq-backfill"; default true).
+	CQBackfill bool
+	Log        LogConfig
+	Debug      DebugConfig
+	HTTP       []HTTPConfig
+	UDP        []UDPConfig
 
 	// Source describes where the config came from (file name and format);
 	// it is filled by the loader, not by the user.

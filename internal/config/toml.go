@@ -25,6 +25,7 @@ type fileTOML struct {
 	MaxBodySize     *int64       `toml:"max-body-size"`
 	ShutdownTimeout durationText `toml:"shutdown-timeout"`
 	DeadLetterAfter durationText `toml:"dead-letter-after"`
+	CQBackfill      *bool        `toml:"cq-backfill"`
 	Log             logTOML      `toml:"log"`
 	Debug           debugTOML    `toml:"debug"`
 	HTTP            []httpTOML   `toml:"http"`
@@ -339,6 +340,9 @@ func (c *converter) config(raw *fileTOML) Config {
 	setString(&cfg.Log.Level, raw.Log.Level)
 	setString(&cfg.Log.Format, raw.Log.Format)
 	cfg.Debug.PProf = raw.Debug.PProf
+	if raw.CQBackfill != nil {
+		cfg.CQBackfill = *raw.CQBackfill
+	}
 	if raw.MaxBodySize != nil {
 		cfg.MaxBodySize = *raw.MaxBodySize
 	}

@@ -101,3 +101,33 @@ func Count(body []byte) Stats {
 	st.OpenEnd = openEnd(body[last:])
 	return st
 }
+
+// TimeRange returns the smallest and largest timestamp of body's point
+// lines as written (in the body's precision), and how many point lines
+// carry one. Lines without a readable timestamp are left out: they are
+// ones InfluxDB refuses anyway, since influxgate stamps every line that
+// has none before it is logged.
+func TimeRange(body []byte) (minTS, maxTS int64, n int) {
+	plainBody := isPlain(body)
+	for i := 0; i < len(body); {
+		end, plain := lineEnd(body, i, plainBody)
+		line := body[i:end]
+		i = end + 1
+		info := classify(line, plain)
+		if info.kind != kindPoint || info.ts1 <= info.ts0 {
+			continue
+		}
+		ts, ok := parseTimestamp(line[info.ts0:info.ts1])
+		if !ok {
+			continue
+		}
+		if n == 0 || ts < minTS {
+			minTS = ts
+		}
+		if n == 0 || ts > maxTS {
+			maxTS = ts
+		}
+		n++
+	}
+	return minTS, maxTS, n
+}

@@ -237,3 +237,16 @@ func TestOpenEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeRange(t *testing.T) {
+	body := []byte("a v=1 30\n# comment 1\nb,t=x v=\"q 5\" -7\n\nc v=2\nd v=3 12\nbad v= 99\n")
+	lo, hi, n := TimeRange(body)
+	// "bad v= 99" has a timestamp token; InfluxDB refuses the line, but
+	// counting its time only widens a backfill, never narrows it.
+	if lo != -7 || hi != 99 || n != 4 {
+		t.Errorf("TimeRange = %d, %d, %d; want -7, 99, 4", lo, hi, n)
+	}
+	if _, _, n := TimeRange([]byte("x v=1\n")); n != 0 {
+		t.Errorf("a line without a timestamp counted")
+	}
+}

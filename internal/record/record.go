@@ -27,6 +27,11 @@ const (
 	// KindQuery is an InfluxQL statement that changes schema or data and
 	// must reach every backend in order with the writes around it.
 	KindQuery Kind = 2
+	// KindBackfill asks one backend (Only) to recompute its continuous
+	// queries over the time ranges of points it received late; Body is a
+	// backfill.Spec in JSON. It goes through the log so that it survives a
+	// crash and keeps its place among the writes.
+	KindBackfill Kind = 3
 )
 
 // version is the encoding version written as the first byte.
@@ -115,7 +120,7 @@ func Decode(data []byte) (Record, error) {
 		return r, fmt.Errorf("record: unknown encoding version %d", data[0])
 	}
 	r.Kind, r.Precision, r.Flags = Kind(data[1]), data[2], data[3]
-	if r.Kind != KindWrite && r.Kind != KindQuery {
+	if r.Kind != KindWrite && r.Kind != KindQuery && r.Kind != KindBackfill {
 		return r, fmt.Errorf("record: unknown kind %d", data[1])
 	}
 	p := data[4:]

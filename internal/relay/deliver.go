@@ -57,9 +57,15 @@ func (w *worker) attempt(ctx context.Context, recs []pending) backend.Result {
 	first := &recs[0].rec
 	start := time.Now()
 	var res backend.Result
-	if first.Kind == record.KindQuery {
+	switch first.Kind {
+	case record.KindBackfill:
+		return w.runBackfill(ctx, recs[0].idx, first)
+	case record.KindQuery:
+		if fail := w.beforeDrop(ctx, first); fail != nil {
+			return *fail
+		}
 		res = w.sender.Exec(ctx, first)
-	} else {
+	default:
 		b := backend.Batch{DB: first.DB, RP: first.RP, Org: first.Org,
 			Precision: lineproto.Precision(first.Precision), Auth: first.Auth,
 			Bodies: make([][]byte, len(recs))}

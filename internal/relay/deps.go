@@ -76,6 +76,15 @@ type workerConfig struct {
 type workerMetrics struct {
 	requestSeconds prometheus.ObserverVec // by outcome
 	deadLettered   *prometheus.CounterVec // by reason
+	backfillRuns   *prometheus.CounterVec // by outcome
+	backfillIvals  prometheus.Counter
+}
+
+func (m workerMetrics) backfillRun(outcome string, intervals int64) {
+	if m.backfillRuns != nil {
+		m.backfillRuns.WithLabelValues(outcome).Inc()
+		m.backfillIvals.Add(float64(intervals))
+	}
 }
 
 func (m workerMetrics) observeRequest(outcome string, d time.Duration) {

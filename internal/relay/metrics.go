@@ -17,6 +17,8 @@ type Metrics struct {
 	appendErrors    *prometheus.CounterVec
 	refusedFull     *prometheus.CounterVec
 	requestSeconds  *prometheus.HistogramVec
+	backfillRuns    *prometheus.CounterVec
+	backfillIvals   *prometheus.CounterVec
 	mu              sync.Mutex
 	deadLetteredVec *prometheus.CounterVec
 	relays          []*Relay
@@ -59,6 +61,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "influxgate_backend_request_duration_seconds", Help: "Latency of write requests to backends, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"listener", "backend", "outcome"}),
+		backfillRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_backend_cq_backfill_runs_total",
+			Help: "Continuous-query backfill runs on the backend, by outcome (done; partial: some queries refused; retry: a passing failure, run again)."},
+			append(lb, "outcome")),
+		backfillIvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_backend_cq_backfill_intervals_total",
+			Help: "GROUP BY time() intervals of continuous queries recomputed on the backend for points it received late."}, lb),
 		deadLetteredVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "influxgate_backend_dead_lettered_records_total", Help: "Records moved to the backend's dead-letter store, by reason."},
 			append(lb, "reason")),
@@ -84,7 +93,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		logFsyncErrors:  prometheus.NewDesc("influxgate_log_fsync_errors_total", "fsyncs of log segments that failed.", []string{"listener"}, nil),
 		logCorrupt:      prometheus.NewDesc("influxgate_log_corrupt_records_total", "Damaged or missing log records found since start (skipped and counted as dropped).", []string{"listener"}, nil),
 	}
-	reg.MustRegister(m.appendSeconds, m.appendBytes, m.appendErrors, m.refusedFull, m.requestSeconds, m.deadLetteredVec, m)
+	reg.MustRegister(m.appendSeconds, m.appendBytes, m.appendErrors, m.refusedFull, m.requestSeconds, m.deadLetteredVec,
+		m.backfillRuns, m.backfillIvals, m)
 	return m
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	// CursorInterval is how often cursors are persisted (default 1s);
 	// after a crash, at most this much is delivered twice.
 	CursorInterval time.Duration
+	// CQBackfill turns on the recomputation of continuous queries on a
+	// backend that received points late (package backfill).
+	CQBackfill bool
 	// OpenLog opens the log and the cursors; nil means the local log
 	// under Dir.
 	OpenLog OpenLogFunc
@@ -186,6 +190,14 @@ func (r *Relay) persistCursors(set *workerSet) {
 	low := uint64(0)
 	for _, w := range set.workers {
 		next := w.next.Load()
+		if w.cq != nil {
+			// Before the cursor: a crash must not lose the ranges of
+			// records that will not be replayed.
+			if err := w.cq.pending.Save(w.cq.path); err != nil {
+				r.logger.Error("cannot save the pending continuous-query backfill", "backend", w.name, "err", err)
+				next = w.persisted.Load()
+			}
+		}
 		if next != w.persisted.Load() {
 			if err := r.cursors.Store(w.name, next); err != nil {
 				r.logger.Error("cannot persist cursor", "backend", w.name, "err", err)
@@ -281,6 +293,22 @@ func (r *Relay) Dir() string { return r.opts.Dir }
 
 func deadLetterDir(relayDir, output string) string {
 	return filepath.Join(relayDir, "deadletter", output)
+}
+
+func backfillPath(relayDir, output string) string {
+	return filepath.Join(relayDir, "backfill", output+".json")
+}
+
+// appendRecord logs a record the relay itself makes (a backfill record).
+func (r *Relay) appendRecord(rec *record.Record) (uint64, error) {
+	idx, err := r.log.Append(rec.AppendEncode(make([]byte, 0, rec.EncodedSize())))
+	if err == nil {
+		end := r.log.EndOffset()
+		for _, w := range r.set.Load().workers {
+			w.noteAppend(end)
+		}
+	}
+	return idx, err
 }
 
 func divergedPath(relayDir, output string) string {

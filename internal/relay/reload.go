@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/influxgate/influxgate/internal/backfill"
 	"github.com/influxgate/influxgate/internal/config"
 )
 
@@ -125,6 +126,16 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 		start = r.log.LastIndex() + 1
 	}
 	w := newWorker(cfg, deps, start)
+	if q, ok := sender.(backfill.Querier); ok && r.opts.CQBackfill {
+		w.cq = &cqBackfill{path: backfillPath(r.opts.Dir, o.Name), runner: backfill.NewRunner(q),
+			appendRecord: r.appendRecord, metrics: deps.metrics}
+		if prev != nil && prev.cq != nil {
+			w.cq.pending = prev.cq.pending
+		} else if w.cq.pending, err = backfill.LoadPending(w.cq.path); err != nil {
+			logger.Error("cannot read the pending continuous-query backfill; it starts empty", "err", err)
+			w.cq.pending = backfill.NewPending()
+		}
+	}
 	// The reader is opened now, not when the worker starts, so that the
 	// backlog in bytes (and a reject cap) is right from the first write.
 	rd, err := r.log.NewReader(start)
@@ -255,6 +266,12 @@ func (w *worker) inherit(prev *worker) {
 	w.next.Store(next)
 	w.nextOffset.Store(prev.nextOffset.Load())
 	w.reposition = true
+	if w.cq != nil && prev.cq != nil {
+		w.cq.queued.Store(prev.cq.queued.Load())
+		prev.cq.mu.Lock()
+		w.cq.last, w.cq.runs, w.cq.failed = prev.cq.last, prev.cq.runs, prev.cq.failed
+		prev.cq.mu.Unlock()
+	}
 	w.oldest.Store(prev.oldest.Load())
 	w.persisted.Store(prev.persisted.Load())
 	w.state.Store(prev.state.Load())
@@ -285,9 +302,14 @@ func (m *Metrics) forWorker(listener, backendName string) workerMetrics {
 		return workerMetrics{}
 	}
 	l := prometheus.Labels{"listener": listener, "backend": backendName}
+	for _, outcome := range []string{"done", "partial", "retry"} {
+		m.backfillRuns.MustCurryWith(l).WithLabelValues(outcome) // at 0 from the start, for increase()
+	}
 	return workerMetrics{
 		requestSeconds: m.requestSeconds.MustCurryWith(l),
 		deadLettered:   m.deadLetteredVec.MustCurryWith(l),
+		backfillRuns:   m.backfillRuns.MustCurryWith(l),
+		backfillIvals:  m.backfillIvals.With(l),
 	}
 }
 

@@ -35,6 +35,8 @@ type BackendStats struct {
 	// CursorNote says why delivery did not resume at the stored cursor
 	// (a damaged cursor file, say); "" normally.
 	CursorNote string
+	// Backfill is the continuous-query backfill; nil when it is off.
+	Backfill *BackfillStatus
 }
 
 // Stats is a snapshot of a relay.
@@ -78,6 +80,7 @@ func (r *Relay) Stats() Stats {
 			DeadLetters: w.deadLetters.Load(), LastError: w.lastErr, LastErrorAt: w.lastErrAt,
 			BufferSizeBytes: w.capBytes, CursorNote: w.cursorNote,
 		}
+		b.Backfill = w.cq.status()
 		w.mu.Unlock()
 		if ns := w.diverged.Load(); ns != 0 {
 			b.DivergedSince = time.Unix(0, ns)

@@ -86,6 +86,8 @@ type worker struct {
 	// since, so the backend stays down while idle (worker goroutine only).
 	pingFailed bool
 	overCap    chan struct{} // buffered(1): the backlog went over its cap
+	// cq is the continuous-query backfill; nil when it is off.
+	cq *cqBackfill
 }
 
 func newWorker(cfg workerConfig, deps workerDeps, start uint64) *worker {
@@ -183,6 +185,7 @@ func (w *worker) loop(ctx context.Context) {
 		lag := time.Since(time.Unix(0, queue[0].rec.Received))
 		resolved, fail := w.send(ctx, queue[:n])
 		if resolved > 0 {
+			w.noteLate(queue[:resolved])
 			queue = queue[resolved:]
 			w.advance(queue)
 			attempt = 0
@@ -214,6 +217,7 @@ func (w *worker) idle(ctx context.Context) bool {
 	if !w.pingFailed {
 		w.setState(StateLive, "")
 	}
+	w.queueBackfill()
 	notify := w.source.Notify(w.reader.Next() - 1)
 	t := time.NewTimer(w.maxDelay)
 	defer t.Stop()

@@ -42,6 +42,21 @@ type healthCheck struct {
 	// CursorNote says why delivery did not resume at the stored cursor (a
 	// damaged cursor file); shown until the next restart.
 	CursorNote string `json:"cursor_note,omitempty"`
+	// Backfill is the continuous-query backfill of the backend; absent
+	// when cq-backfill = false.
+	Backfill *backfillHealth `json:"cq_backfill,omitempty"`
+}
+
+type backfillHealth struct {
+	State      string     `json:"state"` // idle, pending, queued, running
+	Runs       uint64     `json:"runs"`
+	Failures   uint64     `json:"failures"`
+	LastRunAt  *time.Time `json:"last_run_at,omitempty"`
+	Statements int        `json:"last_statements,omitempty"`
+	Intervals  int64      `json:"last_intervals,omitempty"`
+	Skipped    int64      `json:"last_skipped_intervals,omitempty"`
+	Failed     []string   `json:"last_failed,omitempty"`
+	Error      string     `json:"last_error,omitempty"`
 }
 
 // serveHealth answers 200 when the listener accepts writes (its log is
@@ -127,6 +142,18 @@ func (s *Server) backendCheck(listener, shardName string, b relay.BackendStats) 
 	}
 	if b.DeadLetters > 0 {
 		c.Message += fmt.Sprintf("; %d records in the dead-letter store", b.DeadLetters)
+	}
+	if bf := b.Backfill; bf != nil {
+		c.Backfill = &backfillHealth{State: bf.State, Runs: bf.Runs, Failures: bf.Failures,
+			Statements: bf.Last.Statements, Intervals: bf.Last.Intervals, Skipped: bf.Last.Skipped,
+			Failed: bf.Last.Failed, Error: bf.Last.Error}
+		if !bf.Last.At.IsZero() {
+			t := bf.Last.At.UTC()
+			c.Backfill.LastRunAt = &t
+		}
+		if bf.State != "idle" {
+			c.Message += "; continuous-query backfill " + bf.State
+		}
 	}
 	return c
 }

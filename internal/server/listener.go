@@ -102,6 +102,7 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 			SyncInterval:    cfg.SyncInterval,
 			WriteTimeout:    cfg.WriteTimeout,
 			DeadLetterAfter: cfg.DeadLetterAfter,
+			CQBackfill:      cfg.CQBackfill,
 			Logger:          s.opts.Logger,
 			Metrics:         s.relayMetrics,
 		})

@@ -33,6 +33,8 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	keep("data-dir", cfg.DataDir == old.DataDir)
 	keep("sync", cfg.Sync == old.Sync)
 	keep("sync-interval", cfg.SyncInterval == old.SyncInterval)
+	keep("cq-backfill", cfg.CQBackfill == old.CQBackfill)
+	cfg.CQBackfill = old.CQBackfill
 	keep("log.format", cfg.Log.Format == old.Log.Format)
 	keep("[[udp]] sections", reflect.DeepEqual(cfg.UDP, old.UDP))
 	cfg.DataDir, cfg.Sync, cfg.SyncInterval, cfg.Log.Format = old.DataDir, old.Sync, old.SyncInterval, old.Log.Format

@@ -46,6 +46,7 @@ func (s *Server) openUDP() error {
 				SyncInterval:    s.cfg.SyncInterval,
 				WriteTimeout:    s.cfg.WriteTimeout,
 				DeadLetterAfter: s.cfg.DeadLetterAfter,
+				CQBackfill:      s.cfg.CQBackfill,
 				Logger:          s.opts.Logger,
 				Metrics:         relayMetrics,
 			})

@@ -1,0 +1,163 @@
+package backfill
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/influxdata/influxql"
+
+	"github.com/influxgate/influxgate/internal/lineproto"
+	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/wal"
+)
+
+// Pending accumulates what one backend received late, until a backfill
+// record is logged for it. It is safe for concurrent use: the delivery
+// worker adds, the housekeeper saves.
+type Pending struct {
+	mu      sync.Mutex
+	ranges  map[[2]string]*Range
+	created []CQRef
+	dirty   bool
+}
+
+// NewPending returns an empty accumulator.
+func NewPending() *Pending { return &Pending{ranges: map[[2]string]*Range{}} }
+
+// AddWrite notes the point times of a write record the backend received
+// late.
+func (p *Pending) AddWrite(rec *record.Record) {
+	lo, hi, n := lineproto.TimeRange(rec.Body)
+	if n == 0 {
+		return
+	}
+	scale := lineproto.Precision(rec.Precision).Duration().Nanoseconds()
+	lo, hi = saturatingMul(lo, scale), saturatingMul(hi, scale)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := [2]string{rec.DB, rec.RP}
+	r := p.ranges[k]
+	if r == nil {
+		p.ranges[k] = &Range{DB: rec.DB, RP: rec.RP, From: lo, To: hi}
+	} else {
+		r.From, r.To = min(r.From, lo), max(r.To, hi)
+	}
+	p.dirty = true
+}
+
+// AddStatement notes a schema change the backend received late: a
+// CREATE CONTINUOUS QUERY is remembered with the time it was accepted.
+func (p *Pending) AddStatement(rec *record.Record) {
+	q, err := influxql.ParseQuery(string(rec.Body))
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range q.Statements {
+		if cq, ok := st.(*influxql.CreateContinuousQueryStatement); ok {
+			p.created = append(p.created, CQRef{DB: cq.Database, Name: cq.Name, At: rec.Received})
+			p.dirty = true
+		}
+	}
+}
+
+// Empty reports whether nothing was received late.
+func (p *Pending) Empty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ranges) == 0
+}
+
+// Spec returns what has to be recomputed, in a stable order.
+func (p *Pending) Spec() Spec {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var s Spec
+	for _, r := range p.ranges {
+		s.Ranges = append(s.Ranges, *r)
+	}
+	slices.SortFunc(s.Ranges, func(a, b Range) int {
+		return cmp.Or(strings.Compare(a.DB, b.DB), strings.Compare(a.RP, b.RP))
+	})
+	s.Created = slices.Clone(p.created)
+	return s
+}
+
+// Reset forgets everything (a backfill record now carries it).
+func (p *Pending) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ranges) > 0 || len(p.created) > 0 {
+		p.dirty = true
+	}
+	p.ranges, p.created = map[[2]string]*Range{}, nil
+}
+
+// Save stores the accumulator in path when it changed since the last
+// Save, atomically; nothing when it is empty (the file is removed). The
+// relay saves before it stores the cursor past the records noted, so a
+// crash never loses a range whose records will not be replayed again.
+func (p *Pending) Save(path string) error {
+	p.mu.Lock()
+	if !p.dirty {
+		p.mu.Unlock()
+		return nil
+	}
+	p.dirty = false
+	empty := len(p.ranges) == 0 && len(p.created) == 0
+	p.mu.Unlock()
+	if empty {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return wal.WriteFileAtomic(path, p.Spec().Encode())
+}
+
+// LoadPending reads what Save stored; a missing file is an empty
+// accumulator.
+func LoadPending(path string) (*Pending, error) {
+	p := NewPending()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return p, err
+	}
+	for _, r := range s.Ranges {
+		p.ranges[[2]string{r.DB, r.RP}] = &r
+	}
+	p.created = s.Created
+	return p, nil
+}
+
+func saturatingMul(v, m int64) int64 {
+	if m == 1 || v == 0 {
+		return v
+	}
+	r := v * m
+	if r/m != v {
+		if (v < 0) != (m < 0) {
+			return -1 << 63
+		}
+		return 1<<63 - 1
+	}
+	return r
+}
