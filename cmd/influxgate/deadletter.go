@@ -23,8 +23,8 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 	output := fs.String("output", "", "output (backend) name")
 	listener := fs.String("listener", "", "[[http]] or [[udp]] section that owns the output (needed only when two have an output of that name)")
 	dataDir := fs.String("data-dir", "", "overrides the config's data-dir")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	action := fs.Arg(0)
 	if *cfgPath == "" || *output == "" || (action != "list" && action != "replay" && action != "purge") {

@@ -4,7 +4,12 @@
 //	influxgate -config FILE              run (as influxdb-relay is started)
 //	influxgate run -config FILE          the same
 //	influxgate check-config -config FILE validate; exit 1 listing every problem
-//	influxgate version
+//	influxgate dead-letter|verify|resync see influxgate -h
+//	influxgate version                   (or -version, --version)
+//	influxgate -h                        every command and the run flags
+//
+// Exit status: 0 for help and version, 2 for a usage error; each command
+// documents the rest.
 package main
 
 import (
@@ -17,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/influxgate/influxgate/internal/config"
@@ -37,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "run":
-		return runServer(args, stderr)
+		return runServer(args, stdout, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
 	case "dead-letter":
@@ -47,50 +53,134 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "resync":
 		return resync(args, stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "influxgate %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fs := flag.NewFlagSet("version", flag.ContinueOnError)
+		if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+			return code
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "influxgate version: unexpected argument %q\n", fs.Arg(0))
+			return 2
+		}
+		printVersion(stdout)
 		return 0
-	case "help", "-h", "--help":
-		usage(stdout)
-		return 0
+	case "help":
+		// "influxgate help CMD" is "influxgate CMD -h".
+		if len(args) > 0 && args[0] != "help" {
+			return run([]string{args[0], "-h"}, stdout, stderr)
+		}
+		return run([]string{"-h"}, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "influxgate: unknown command %q\n\n", cmd)
 	usage(stderr)
 	return 2
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "influxgate %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+const usageText = `usage:
   influxgate [run] -config FILE [-data-dir DIR] [-log-level LEVEL] [-log-format text|json]
-  influxgate check-config -config FILE
+  influxgate check-config -config FILE [-data-dir DIR]
   influxgate dead-letter -config FILE -output NAME [-listener NAME] list|replay|purge
   influxgate verify -config FILE [-listener NAME] [-db DB] [-start T] [-end T] [-bucket 1h]
   influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-db DB] [-start T] [-end T] [-rate N]
   influxgate version
+  influxgate help [COMMAND]
 
 FILE may be a native influxgate TOML file, an influxdb-relay TOML file or an
-Inmate config.yaml.
-`)
+Inmate config.yaml. "influxgate COMMAND -h" lists a command's flags.
+`
+
+func usage(w io.Writer) { fmt.Fprint(w, usageText) }
+
+// synopsis is the line of usageText that shows command name.
+func synopsis(name string) string {
+	for _, line := range strings.Split(usageText, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "influxgate "+name+" ") || line == "influxgate "+name {
+			return line
+		}
+	}
+	return "influxgate " + name
+}
+
+// parseFlags parses a command's flags. -h (or -help, --help) prints the
+// command's help to stdout, and the caller returns 0; a bad flag prints
+// the error and the help to stderr, and the caller returns 2. ok is true
+// when the command should go on. The help of run, the default command,
+// is the whole usage, so that "influxgate -h" shows every command.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	fs.Usage = func() {
+		if fs.Name() == "run" {
+			usage(fs.Output())
+		} else {
+			fmt.Fprintf(fs.Output(), "usage:\n  %s\n", synopsis(fs.Name()))
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(fs.Output(), "\nflags of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+	}
+	fs.SetOutput(io.Discard) // Parse would print errors and help there; done below instead
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0, false
+	}
+	fs.SetOutput(stderr)
+	fmt.Fprintf(stderr, "%s: %v\n\n", prefix(fs.Name()), err)
+	fs.Usage()
+	return 2, false
 }
 
 type runFlags struct {
 	config, dataDir, logLevel, logFormat string
 }
 
-func parseRunFlags(name string, args []string, stderr io.Writer) (*flag.FlagSet, *runFlags, error) {
+// prefix starts a command's error messages; run is the default command,
+// usually started without its name.
+func prefix(name string) string {
+	if name == "run" {
+		return "influxgate"
+	}
+	return "influxgate " + name
+}
+
+// parseRunFlags parses the flags of run and check-config; ok is false
+// when the command is done (help, -version, a usage error) with exit code.
+func parseRunFlags(name string, args []string, stdout, stderr io.Writer) (f *runFlags, code int, ok bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f := &runFlags{}
+	f = &runFlags{}
 	fs.StringVar(&f.config, "config", "", "config file (native TOML, influxdb-relay TOML or Inmate YAML)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "overrides the config's data-dir")
 	fs.StringVar(&f.logLevel, "log-level", "", "overrides [log] level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "", "overrides [log] format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+	showVersion := false
+	if name == "run" {
+		fs.BoolVar(&showVersion, "version", false, "print the version and exit, as influxgate version does")
 	}
-	if f.config == "" {
-		return nil, nil, errors.New("-config FILE is required")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return nil, code, false
 	}
-	return fs, f, nil
+	switch {
+	case showVersion:
+		printVersion(stdout)
+		return nil, 0, false
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q (influxgate -h lists the commands)\n", prefix(name), fs.Arg(0))
+		return nil, 2, false
+	case f.config == "":
+		fmt.Fprintf(stderr, "%s: -config FILE is required (influxgate -h lists the commands and flags)\n", prefix(name))
+		return nil, 2, false
+	}
+	return f, 0, true
 }
 
 // loadConfig loads the file and applies flag overrides.
@@ -111,11 +201,10 @@ func loadConfig(f *runFlags) (*config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func runServer(args []string, stderr io.Writer) int {
-	_, f, err := parseRunFlags("run", args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "influxgate:", err)
-		return 2
+func runServer(args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseRunFlags("run", args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	cfg, err := loadConfig(f)
 	if err != nil {
@@ -145,10 +234,9 @@ func runServer(args []string, stderr io.Writer) int {
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	_, f, err := parseRunFlags("check-config", args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "influxgate:", err)
-		return 2
+	f, code, ok := parseRunFlags("check-config", args, stdout, stderr)
+	if !ok {
+		return code
 	}
 	cfg, err := loadConfig(f)
 	if err != nil {

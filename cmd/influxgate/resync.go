@@ -41,8 +41,8 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on one query")
 	restart := fs.Bool("restart", false, "ignore saved progress and start over")
 	dataDir := fs.String("data-dir", "", "overrides the config's data-dir (where progress and divergence marks live)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *cfgPath == "" || *from == "" || *to == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-db DB] [-start T] [-end T] [-rate N]")

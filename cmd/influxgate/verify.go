@@ -32,8 +32,8 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("concurrency", 2, "queries in flight to each backend")
 	recheck := fs.Duration("recheck", 2*time.Second, "wait before comparing differing buckets once more (0: no second look)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on one query")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: influxgate verify -config FILE [-listener NAME] [-db DB] [-start T] [-end T] [-bucket 1h] [-concurrency 2]")

@@ -128,7 +128,13 @@ func (w *tomlWalker) value(path string, v *unstable.Node) {
 			if c.Kind == unstable.Comment {
 				continue
 			}
-			w.value(path+"["+strconv.Itoa(i)+"]", c)
+			elem := path + "[" + strconv.Itoa(i) + "]"
+			if c.Kind != unstable.InlineTable && c.Kind != unstable.Array && c.Raw.Offset > 0 {
+				// A scalar element (tokens = ["a", " "]) gets a line of
+				// its own, so that a problem with tokens[1] points at it.
+				w.add(elem, int(c.Raw.Offset), int(c.Raw.Offset+c.Raw.Length), false)
+			}
+			w.value(elem, c)
 			i++
 		}
 	}

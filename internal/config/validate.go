@@ -217,12 +217,19 @@ func validateAuth(p *problems, key string, a *AuthConfig) {
 	if a.TokenRights != 0 && len(a.Tokens) == 0 {
 		p.add(key+".token-rights", "set, but there are no tokens")
 	}
+	// A blank secret is no secret: " " as a token would let in anyone who
+	// sends p=%20. Surrounding whitespace is refused too, because clients
+	// trim it from "Authorization: Token ..." and such a token would work
+	// in some forms and not in others.
 	seen := map[string]bool{}
 	for i, t := range a.Tokens {
 		k := fmt.Sprintf("%s.tokens[%d]", key, i)
-		if t == "" {
-			p.add(k, "must not be empty")
-		} else if seen[t] {
+		switch {
+		case strings.TrimSpace(t) == "":
+			p.add(k, "must not be empty or only whitespace")
+		case strings.TrimSpace(t) != t:
+			p.add(k, "has leading or trailing whitespace, which an \"Authorization: Token\" header cannot carry; remove it")
+		case seen[t]:
 			p.add(k, "duplicate token")
 		}
 		seen[t] = true
@@ -230,14 +237,14 @@ func validateAuth(p *problems, key string, a *AuthConfig) {
 	users := map[string]bool{}
 	for i, u := range a.Users {
 		k := fmt.Sprintf("%s.users[%d]", key, i)
-		if u.Username == "" {
-			p.add(k+".username", "must not be empty")
+		if strings.TrimSpace(u.Username) == "" {
+			p.add(k+".username", "must not be empty or only whitespace")
 		} else if users[u.Username] {
 			p.add(k+".username", "duplicate user %q", u.Username)
 		}
 		users[u.Username] = true
-		if u.Password == "" {
-			p.add(k+".password", "must not be empty")
+		if strings.TrimSpace(u.Password) == "" {
+			p.add(k+".password", "must not be empty or only whitespace")
 		}
 		if u.Rights&^allRights != 0 {
 			p.add(k+".rights", "unknown rights bits %#x", uint8(u.Rights))

@@ -57,13 +57,19 @@ func (s *Server) commonHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// version is what clients see as X-Influxdb-Version: that of the backends
-// when one has answered a ping, else influxgate's own.
+// unknownVersion is X-Influxdb-Version until a backend has answered a
+// ping: influxd's own word for a version it does not know. influxgate's
+// own version is not an InfluxDB version (a client comparing versions
+// would take 0.x for an ancient InfluxDB); it is in X-Influxgate-Version.
+const unknownVersion = "unknown"
+
+// version is what clients see as X-Influxdb-Version: the backends' value,
+// whatever it is, once one has answered a ping; "unknown" before.
 func (s *Server) version() string {
 	if v, _ := s.backendVersion.Load().(string); v != "" {
 		return v
 	}
-	return s.opts.Version
+	return unknownVersion
 }
 
 func requestID() string {
@@ -100,36 +106,54 @@ func (s *Server) servePing(w http.ResponseWriter, r *http.Request, status int) {
 	w.WriteHeader(status)
 }
 
-// probeVersions learns the backends' version from their /ping, at start
-// and every 30 s.
+// Version probes: every versionRetry until a backend has answered, then
+// every versionRefresh (a backend may be upgraded).
+const (
+	versionRetry   = 2 * time.Second
+	versionRefresh = 30 * time.Second
+)
+
+// probeVersions learns the backends' version from their /ping until ctx
+// is done.
 func (s *Server) probeVersions(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
 	for {
-		s.mu.Lock()
-		var outputs []config.OutputConfig
-		for _, hc := range s.cfg.HTTP {
-			outputs = append(outputs, hc.AllOutputs()...)
-		}
-		s.mu.Unlock()
-		for _, o := range outputs {
-			c, err := backend.New(o)
-			if err != nil {
-				continue
-			}
-			v, err := c.Ping(ctx)
-			c.Close()
-			if err == nil && v != "" && v != "unknown" {
-				s.backendVersion.Store(v)
-				break
-			}
+		next := versionRetry
+		if s.probeVersion(ctx) {
+			next = versionRefresh
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(next):
 		}
 	}
+}
+
+// probeVersion stores the X-Influxdb-Version of the first backend that
+// answers its ping, whatever it says: influxd built without version
+// information (1.8.10 from go install) says "unknown", and clients should
+// see what they would see talking to it directly. It reports whether a
+// backend answered with a version.
+func (s *Server) probeVersion(ctx context.Context) bool {
+	s.mu.Lock()
+	var outputs []config.OutputConfig
+	for _, hc := range s.cfg.HTTP {
+		outputs = append(outputs, hc.AllOutputs()...)
+	}
+	s.mu.Unlock()
+	for _, o := range outputs {
+		c, err := backend.New(o)
+		if err != nil {
+			continue
+		}
+		v, err := c.Ping(ctx)
+		c.Close()
+		if err == nil && v != "" {
+			s.backendVersion.Store(v)
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

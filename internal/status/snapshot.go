@@ -61,6 +61,10 @@ type Backend struct {
 	DivergedSince   *time.Time        `json:"diverged_since,omitempty"`
 	LastError       string            `json:"last_error,omitempty"`
 	LastErrorAt     *time.Time        `json:"last_error_at,omitempty"`
+	// LastErrorCurrent says whether the last error still describes the
+	// backend (see ErrorCurrentFor): the page shows it in red then, and
+	// greyed with its age once the backend has been working for a while.
+	LastErrorCurrent bool `json:"last_error_current,omitempty"`
 	// History of the backlog and of the delivery rate.
 	BacklogHistory   []*float64 `json:"backlog_records_history"`
 	DeliveredHistory []*float64 `json:"delivered_points_per_second_history"`
@@ -68,6 +72,13 @@ type Backend struct {
 
 // TrendSpan is how far back BacklogTrend looks.
 const TrendSpan = 10 * time.Second
+
+// ErrorCurrentFor is how long a backend's last error stays current once
+// the backend works again: an error is current while the backend is down,
+// and for this long after it happened (a retried failure of a live
+// backend is news for a minute; a backend live for minutes is not in
+// trouble because of an old error).
+const ErrorCurrentFor = time.Minute
 
 // Snapshot returns the current state and the history.
 func (p *Page) Snapshot() Snapshot {
@@ -123,6 +134,8 @@ func backendOf(listener string, b relay.BackendStats, hist []sample, now time.Ti
 		t := b.LastErrorAt.UTC()
 		out.LastErrorAt = &t
 	}
+	out.LastErrorCurrent = b.LastError != "" &&
+		(b.State == relay.StateDown || b.LastErrorAt.IsZero() || now.Sub(b.LastErrorAt) < ErrorCurrentFor)
 	k := key{listener, b.Name}
 	var then *backendSample // the sample nearest to TrendSpan ago
 	for i, s := range hist {

@@ -196,3 +196,35 @@ func TestPageIsSelfContained(t *testing.T) {
 		t.Errorf("CSP %q does not allow exactly the page's script %s", pageCSP, want)
 	}
 }
+
+// A backend's last error is current (red on the page) while the backend
+// is down, or for ErrorCurrentFor after it happened; a backend that has
+// worked for longer shows it as history.
+func TestLastErrorIsCurrentWhileDownOrRecent(t *testing.T) {
+	src := &fakeSource{}
+	p, c, _ := newTestPage(t, time.Minute, src)
+	withError := func(name string, state relay.State, age time.Duration) relay.BackendStats {
+		b := backendStats(name, state, 0, 0)
+		b.LastError, b.LastErrorAt = "connection refused", c.t.Add(-age)
+		return b
+	}
+	src.stats = stats(1,
+		withError("down-old", relay.StateDown, 10*time.Minute),
+		withError("down-new", relay.StateDown, time.Second),
+		withError("live-new", relay.StateLive, ErrorCurrentFor-time.Second),
+		withError("live-old", relay.StateLive, ErrorCurrentFor),
+		withError("replaying-old", relay.StateReplaying, 5*time.Minute),
+		backendStats("never-failed", relay.StateLive, 0, 0),
+	)
+	want := map[string]bool{"down-old": true, "down-new": true, "live-new": true,
+		"live-old": false, "replaying-old": false, "never-failed": false}
+	for _, b := range p.Snapshot().Listeners[0].Backends {
+		if b.LastErrorCurrent != want[b.Name] {
+			t.Errorf("%s: last_error_current = %v, want %v", b.Name, b.LastErrorCurrent, want[b.Name])
+		}
+	}
+	// The page greys an error that is not current.
+	if !regexp.MustCompile(`\.error\.old\s*\{\s*color:\s*var\(--muted\)`).Match(pageHTML) {
+		t.Error(`page.html has no ".error.old { color: var(--muted) }" rule`)
+	}
+}
