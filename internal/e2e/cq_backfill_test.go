@@ -149,4 +149,3 @@ func (g *gate) mustQuery(t *testing.T, q string) {
 		t.Fatalf("%s: %d %s", q, r.Status, r.Body)
 	}
 }
-
