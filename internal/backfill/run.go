@@ -61,10 +61,11 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 	if s.Empty() {
 		return res, nil
 	}
-	cqs, err := r.continuousQueries(ctx)
+	cqs, unreadable, err := r.continuousQueries(ctx)
 	if err != nil {
 		return res, err
 	}
+	res.Failed = append(res.Failed, unreadable...)
 	policies := map[string]map[string]rpInfo{}
 	for _, cq := range cqs {
 		if s.Dropping != nil && (cq.DB != s.Dropping.DB || (s.Dropping.Name != "" && cq.Name != s.Dropping.Name)) {
@@ -178,11 +179,26 @@ func (r *Runner) plan(cq CQ, s Spec, rps map[string]rpInfo) (plan, bool) {
 	start, end := alignDown(from, iv, off), alignDown(to, iv, off)+iv
 	now := r.now().UnixNano()
 	end = min(end, alignDown(now, iv, off))
+	// The window InfluxDB's continuous query service computes at a run
+	// at time t: [align(t + interval - for - 1ns), align(t + interval -
+	// every)), with every and for defaulting to the interval. The first
+	// run of a query created at c starts there; the last run before a
+	// drop at d ends there. (The service runs every run-interval, so the
+	// replicas that were up ran a little after c and before d: exact up to
+	// one run-interval around the CREATE and the DROP.)
+	every, forDur := int64(cq.Stmt.ResampleEvery), int64(cq.Stmt.ResampleFor)
+	if every == 0 {
+		every = iv
+	}
+	if forDur == 0 {
+		forDur = max(iv, every)
+	}
+	every = min(every, iv)
 	if at := s.createdAt(cq.DB, cq.Name); at != 0 {
-		start = max(start, alignDown(at, iv, off))
+		start = max(start, alignDown(at+iv-forDur-1, iv, off))
 	}
 	if s.Dropping != nil {
-		end = min(end, alignDown(s.Dropping.At, iv, off))
+		end = min(end, alignDown(s.Dropping.At+iv-every, iv, off))
 	}
 	var p plan
 	if retention > 0 {
@@ -195,7 +211,10 @@ func (r *Runner) plan(cq CQ, s Spec, rps map[string]rpInfo) (plan, bool) {
 		p.skipped = 0
 	}
 	for a := start; a < end; {
-		b := min(end, a+r.maxIntervals*iv)
+		b := end
+		if (end-a)/iv > r.maxIntervals {
+			b = a + r.maxIntervals*iv
+		}
 		p.windows = append(p.windows, window{start: a, end: b, intervals: (b - a) / iv})
 		a = b
 	}
@@ -234,13 +253,13 @@ func alignDown(t, iv, off int64) int64 {
 	return t - m
 }
 
-// continuousQueries lists the backend's continuous queries.
-func (r *Runner) continuousQueries(ctx context.Context) ([]CQ, error) {
+// continuousQueries lists the backend's continuous queries, and those it
+// lists that cannot be parsed (they are reported, never silently skipped).
+func (r *Runner) continuousQueries(ctx context.Context) (out []CQ, unreadable []string, err error) {
 	res, err := r.q.Query(ctx, "", "SHOW CONTINUOUS QUERIES")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []CQ
 	for _, s := range res.Series {
 		for _, row := range s.Values {
 			if len(row) < 2 {
@@ -249,15 +268,15 @@ func (r *Runner) continuousQueries(ctx context.Context) ([]CQ, error) {
 			name, _ := row[0].(string)
 			text, _ := row[1].(string)
 			st, err := influxql.ParseStatement(text)
-			if err != nil {
+			cq, ok := st.(*influxql.CreateContinuousQueryStatement)
+			if err != nil || !ok {
+				unreadable = append(unreadable, fmt.Sprintf("%s.%s: cannot parse %q: %v", s.Name, name, text, err))
 				continue
 			}
-			if cq, ok := st.(*influxql.CreateContinuousQueryStatement); ok {
-				out = append(out, CQ{DB: s.Name, Name: name, Stmt: cq})
-			}
+			out = append(out, CQ{DB: s.Name, Name: name, Stmt: cq})
 		}
 	}
-	return out, nil
+	return out, unreadable, nil
 }
 
 // retentionPolicies returns the database's retention policies by name.

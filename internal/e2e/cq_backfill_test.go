@@ -67,7 +67,11 @@ func (w *liveWriter) halt() { close(w.stop); w.done.Wait() }
 // before (Unix ns), rendered for comparison.
 func cqResults(t *testing.T, s *testinflux.Server, db, measurement string, before int64) []string {
 	t.Helper()
-	r := s.Query(t, db, fmt.Sprintf(`SELECT * FROM %s WHERE time < %d`, testinflux.QuoteIdent(measurement), before))
+	from := testinflux.QuoteIdent(measurement)
+	if rp, m, ok := strings.Cut(measurement, "."); ok {
+		from = testinflux.QuoteIdent(rp) + "." + testinflux.QuoteIdent(m)
+	}
+	r := s.Query(t, db, fmt.Sprintf(`SELECT * FROM %s WHERE time < %d`, from, before))
 	var out []string
 	for _, res := range r.Results {
 		for _, se := range res.Series {
@@ -148,4 +152,65 @@ func (g *gate) mustQuery(t *testing.T, q string) {
 	if r.Status != http.StatusOK || strings.Contains(r.Body, `"error"`) {
 		t.Fatalf("%s: %d %s", q, r.Status, r.Body)
 	}
+}
+
+// The edge cases of issue 13 in one outage: a GROUP BY time() offset, a
+// query INTO another database (dropped during the outage: recomputed up
+// to its drop), a :MEASUREMENT back-reference over a regex into another
+// retention policy, and a query created during the outage (recomputed
+// from its creation on only, as InfluxDB does not backfill a new query).
+func TestCQBackfillEdgeCases(t *testing.T) {
+	t.Parallel()
+	a, b := cqBackends(t)
+	g := startGate(t, newConfig(t, a, b))
+	for _, q := range []string{
+		"CREATE DATABASE db", "CREATE DATABASE other",
+		"CREATE RETENTION POLICY rp2 ON db DURATION 1h REPLICATION 1",
+		`CREATE CONTINUOUS QUERY offs ON db RESAMPLE FOR 8s BEGIN SELECT max(v) AS v INTO db.autogen.m_off FROM m GROUP BY time(4s, 1s), host END`,
+		`CREATE CONTINUOUS QUERY cnt ON db RESAMPLE FOR 6s BEGIN SELECT count(v) AS n INTO other.autogen.m_cnt FROM db.autogen.m GROUP BY time(2s) END`,
+		`CREATE CONTINUOUS QUERY rx ON db RESAMPLE FOR 6s BEGIN SELECT mean(v) AS v INTO db.rp2.:MEASUREMENT FROM db.autogen./^m$/ GROUP BY time(2s), * END`,
+	} {
+		g.mustQuery(t, q)
+	}
+	w := startLiveWriter(t, g, "db=db", func(i int) string { return fmt.Sprintf("m,host=h%d v=%d\n", i%3, i) })
+	time.Sleep(3 * time.Second)
+	b.Stop(t)
+	time.Sleep(3 * time.Second)
+	// influxd's continuous-query service runs once a second, so the replica
+	// that was up runs a new query up to a second after its CREATE and
+	// last runs a dropped one up to a second before its DROP. In 2s
+	// intervals, a CREATE just after an interval starts and a DROP in its
+	// second half leave no doubt about which intervals it computed.
+	atPhase(2*time.Second, 150*time.Millisecond)
+	g.mustQuery(t, `CREATE CONTINUOUS QUERY late ON db RESAMPLE FOR 6s BEGIN SELECT min(v) AS v INTO db.autogen.m_min FROM m GROUP BY time(2s) END`)
+	time.Sleep(2 * time.Second)
+	atPhase(2*time.Second, 1500*time.Millisecond)
+	g.mustQuery(t, `DROP CONTINUOUS QUERY cnt ON db`)
+	time.Sleep(3 * time.Second)
+	b.Restart(t)
+	time.Sleep(3 * time.Second)
+	w.halt()
+	g.waitCaughtUp(t, 30*time.Second)
+	waitBackfilled(t, g, "b", 1, 30*time.Second)
+	time.Sleep(9 * time.Second) // a finishes resampling the last intervals
+	before := w.lastAt.Load() - int64(4*time.Second)
+	for _, target := range []struct{ db, m string }{{"db", "m_off"}, {"other", "m_cnt"}, {"db", "m_min"}, {"db", "rp2.m"}} {
+		m := target.m
+		want := cqResults(t, a, target.db, m, before)
+		got := cqResults(t, b, target.db, m, before)
+		if len(want) < 3 {
+			t.Errorf("%s.%s: a holds only %d rows", target.db, m, len(want))
+		}
+		if strings.Join(want, "\n") != strings.Join(got, "\n") {
+			t.Errorf("%s.%s differs after the outage:\n a (%d rows): %s\n b (%d rows): %s", target.db, m,
+				len(want), clip(strings.Join(want, " | ")), len(got), clip(strings.Join(got, " | ")))
+		}
+	}
+}
+
+// atPhase sleeps until the wall clock is phase past a multiple of every.
+func atPhase(every, phase time.Duration) {
+	now := time.Now().UnixNano()
+	wait := (int64(phase) - now%int64(every) + int64(every)) % int64(every)
+	time.Sleep(time.Duration(wait))
 }
