@@ -309,6 +309,23 @@ bind-addr = ":1"
 	}
 }
 
+// max-body-size beyond what one log record holds is reported with the
+// key and its line.
+func TestBodySizeProblemsNameKeyAndLine(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"above a log record", "data-dir = \"/d\"\nmax-body-size = 300000000\n",
+			"b.toml:2: max-body-size: 300000000 is above 268435456 bytes, the largest write the log holds as one record"},
+	}
+	for _, tc := range tests {
+		probs := loadProblems(t, "b.toml", tc.data+"[[http]]\nbind-addr = \":1\"\n"+twoOutputs)
+		if len(probs) != 1 || !strings.HasPrefix(probs[0].Error(), tc.want) {
+			t.Errorf("%s: got %v, want one problem starting %q", tc.name, probs, tc.want)
+		}
+	}
+}
+
 func TestRelayCompatibilityKeys(t *testing.T) {
 	t.Run("http-user and http-pass are the backend's credentials", func(t *testing.T) {
 		cfg := mustLoad(t, "r.toml", "[[http]]\nbind-addr = \":1\"\noutput = [{ location = \"http://h:1/write\", http-user = \"u\", http-pass = \"p\" }]\n")

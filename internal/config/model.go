@@ -24,7 +24,9 @@ type Config struct {
 	// it is answered per the consistency policy (key "write-timeout"; 10s).
 	WriteTimeout time.Duration
 	// MaxBodySize is the largest accepted request body in bytes, after
-	// decompression (key "max-body-size"; default 25000000 as InfluxDB).
+	// decompression (key "max-body-size"; default 25000000 as InfluxDB;
+	// 0 means no limit of its own: the log's record size still bounds a
+	// body).
 	MaxBodySize int64
 	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (key
 	// "shutdown-timeout"; default 30s).

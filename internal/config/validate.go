@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // The accepted values of the enumerated keys.
@@ -43,9 +45,7 @@ func (c *Config) Validate() error {
 	positive(&p, "sync-interval", c.SyncInterval)
 	oneOf(&p, "consistency", c.Consistency, ConsistencyLevels)
 	positive(&p, "write-timeout", c.WriteTimeout)
-	if c.MaxBodySize < 0 {
-		p.add("max-body-size", "must be >= 0 (0 means no limit), got %d", c.MaxBodySize)
-	}
+	c.validateBodySize(&p)
 	positive(&p, "shutdown-timeout", c.ShutdownTimeout)
 	positive(&p, "dead-letter-after", c.DeadLetterAfter)
 	oneOf(&p, "log.level", c.Log.Level, LogLevels)
@@ -71,6 +71,18 @@ func (c *Config) Validate() error {
 	}
 	addressClashes(&p, "udp", binds)
 	return p.err()
+}
+
+// validateBodySize checks max-body-size: a body must fit in one log
+// record, or a write within the limit would fail the log's append.
+func (c *Config) validateBodySize(p *problems) {
+	switch {
+	case c.MaxBodySize < 0:
+		p.add("max-body-size", "must be >= 0 (0 means no limit), got %d", c.MaxBodySize)
+	case c.MaxBodySize > wal.MaxRecordSize:
+		p.add("max-body-size", "%d is above %d bytes, the largest write the log holds as one record",
+			c.MaxBodySize, wal.MaxRecordSize)
+	}
 }
 
 // validateNames checks listener names: present, usable as a directory name

@@ -23,6 +23,7 @@ import (
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Writer is the part of a relay the handlers need.
@@ -32,7 +33,10 @@ type Writer interface {
 
 // Options configure the write handlers of one listener.
 type Options struct {
-	MaxBodySize            int64 // bytes after decompression; default 25,000,000
+	// MaxBodySize is the largest body in bytes after decompression; 0
+	// means no limit of its own. Either way a body must fit in one log
+	// record (wal.MaxRecordSize, header included).
+	MaxBodySize            int64
 	DefaultRetentionPolicy string
 	Consistency            relay.Consistency
 	Logger                 *slog.Logger
@@ -42,14 +46,19 @@ type Options struct {
 
 // Handler serves /write and /api/v2/write.
 type Handler struct {
-	w    Writer
-	opts Options
+	w     Writer
+	opts  Options
+	limit int64 // bytes of body, after decompression
+	// maxRecord is the largest record the log takes (wal.MaxRecordSize;
+	// tests lower it).
+	maxRecord int
 }
 
 // New returns the write handlers for one listener.
 func New(w Writer, opts Options) *Handler {
-	if opts.MaxBodySize <= 0 {
-		opts.MaxBodySize = 25_000_000
+	limit := int64(wal.MaxRecordSize)
+	if opts.MaxBodySize > 0 && opts.MaxBodySize < limit {
+		limit = opts.MaxBodySize
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -57,7 +66,7 @@ func New(w Writer, opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{w: w, opts: opts}
+	return &Handler{w: w, opts: opts, limit: limit, maxRecord: wal.MaxRecordSize}
 }
 
 // ServeV1 handles POST /write?db=&rp=&precision=&consistency=&u=&p=.
@@ -65,42 +74,47 @@ func (h *Handler) ServeV1(w http.ResponseWriter, r *http.Request) {
 	if !allowPost(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	rec := record.Record{Kind: record.KindWrite, DB: q.Get("db"), RP: q.Get("rp"),
-		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.Get("u"), Password: q.Get("p")}}
+	q := parseParams(r.URL.RawQuery)
+	rec := record.Record{Kind: record.KindWrite, DB: q.get(paramDB), RP: q.get(paramRP),
+		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.get(paramU), Password: q.get(paramP)}}
 	if rec.DB == "" {
 		h.fail(w, "v1", http.StatusBadRequest, "database is required")
 		return
 	}
-	prec, err := lineproto.ParsePrecisionV1(q.Get("precision"))
+	prec, err := lineproto.ParsePrecisionV1(q.get(paramPrecision))
 	if err != nil {
 		h.fail(w, "v1", http.StatusBadRequest, err.Error())
 		return
 	}
-	h.serve(w, r, "v1", &rec, prec, q.Get("consistency"))
+	h.serve(w, r, "v1", &rec, prec, q.get(paramConsistency))
 }
 
 // ServeV2 handles POST /api/v2/write?org=&bucket=&precision=. A bucket
 // "db/rp" names a database and retention policy, "db" the database's
-// default policy, as InfluxDB 1.8 maps them.
+// default policy, as InfluxDB 1.8 maps them; InfluxDB's texts answer a
+// bucket without a database.
 func (h *Handler) ServeV2(w http.ResponseWriter, r *http.Request) {
 	if !allowPost(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	bucket := q.Get("bucket")
-	if bucket == "" {
+	q := parseParams(r.URL.RawQuery)
+	bucket := q.get(paramBucket)
+	db, rp, slash := strings.Cut(bucket, "/")
+	switch {
+	case bucket == "":
 		h.fail(w, "v2", http.StatusNotFound, `bucket name "" is missing a slash; not in "database/retention-policy" format`)
 		return
+	case slash && db == "":
+		h.fail(w, "v2", http.StatusNotFound, fmt.Sprintf(`bucket name %q is in db/rp form but has an empty database`, bucket))
+		return
 	}
-	db, rp, _ := strings.Cut(bucket, "/")
-	org := q.Get("org")
+	org := q.get(paramOrg)
 	if org == "" {
-		org = q.Get("orgID")
+		org = q.get(paramOrgID)
 	}
 	rec := record.Record{Kind: record.KindWrite, DB: db, RP: rp, Org: org,
-		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.Get("u"), Password: q.Get("p")}}
-	prec, err := lineproto.ParsePrecisionV2(q.Get("precision"))
+		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.get(paramU), Password: q.get(paramP)}}
+	prec, err := lineproto.ParsePrecisionV2(q.get(paramPrecision))
 	if err != nil {
 		h.fail(w, "v2", http.StatusBadRequest, err.Error())
 		return
@@ -152,6 +166,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 	rec.Lines = uint32(st.Lines)
 	rec.Body = body
+	if rec.EncodedSize() > h.maxRecord {
+		// The log cannot hold it; handed over, it would count as a
+		// failure of the log, not of this request.
+		w.Header().Set("Connection", "close")
+		h.fail(w, endpoint, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
 	ans := h.w.Write(r.Context(), rec, level)
 	h.opts.Metrics.observe(endpoint, ans.Status, st.Lines, now)
 	if ans.Status == http.StatusNoContent {
@@ -164,7 +185,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 // readBody reads the (possibly gzipped) body into buf within the limit and
 // returns a status and message on failure, InfluxDB's way.
 func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) (int, string) {
-	limit := h.opts.MaxBodySize
+	limit := h.limit
 	gzipped := r.Header.Get("Content-Encoding") == "gzip"
 	if r.ContentLength > limit {
 		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"

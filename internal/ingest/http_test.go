@@ -1,0 +1,107 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/influxgate/influxgate/internal/lineproto"
+)
+
+// post sends a request to a handler and returns its answer.
+func post(h http.HandlerFunc, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rr := httptest.NewRecorder()
+	h(rr, req)
+	return rr
+}
+
+// errorText returns the "error" of an InfluxDB JSON error body and checks
+// that X-Influxdb-Error carries the same message.
+func errorText(t *testing.T, rr *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(rr.Body.Bytes(), &e); err != nil {
+		t.Fatalf("%d %q: not an InfluxDB error body: %v", rr.Code, rr.Body.Bytes(), err)
+	}
+	if h := rr.Header().Get("X-Influxdb-Error"); h != strings.ReplaceAll(strings.ReplaceAll(e.Error, "\n", " "), "\r", " ") {
+		t.Errorf("X-Influxdb-Error %q, body %q", h, e.Error)
+	}
+	return e.Error
+}
+
+// Issue 12, item 8: max-body-size = 0 means no limit of influxgate's own,
+// as documented (it used to mean 25,000,000 bytes).
+func TestMaxBodySizeZeroIsNoLimit(t *testing.T) {
+	w := &acceptingWriter{}
+	h := New(w, Options{MaxBodySize: 0})
+	body := bytes.Repeat([]byte("cpu v=1 1\n"), 2_500_001) // 25,000,010 bytes
+	if rr := post(h.ServeV1, "/write?db=db", body); rr.Code != http.StatusNoContent || len(w.recs) != 1 {
+		t.Fatalf("%d %q, %d records", rr.Code, rr.Body.Bytes(), len(w.recs))
+	}
+}
+
+// A body that the log could not hold as one record gets 413 and never
+// reaches the log, whatever max-body-size says.
+func TestBodyBeyondALogRecordIs413(t *testing.T) {
+	for _, maxBody := range []int64{0, 1 << 20} {
+		w := &acceptingWriter{}
+		h := New(w, Options{MaxBodySize: maxBody})
+		h.maxRecord = 1000
+		rr := post(h.ServeV1, "/write?db=db", bytes.Repeat([]byte("cpu v=1 1\n"), 100))
+		if rr.Code != http.StatusRequestEntityTooLarge || rr.Header().Get("Connection") != "close" || len(w.recs) != 0 {
+			t.Errorf("max-body-size %d: %d %q, %d records", maxBody, rr.Code, rr.Body.Bytes(), len(w.recs))
+		}
+		if rr := post(h.ServeV1, "/write?db=db", []byte("cpu v=1\n")); rr.Code != http.StatusNoContent {
+			t.Errorf("max-body-size %d: a small write after it: %d %q", maxBody, rr.Code, rr.Body.Bytes())
+		}
+	}
+}
+
+// Issue 12, item 8: past 10,000 query parameters Go's url.ParseQuery
+// returns nothing, and "db" went missing ("database is required").
+// InfluxDB 1.6.7 and 1.8.10 read such a request and write its points.
+func TestManyQueryParameters(t *testing.T) {
+	w := &acceptingWriter{}
+	h := New(w, Options{})
+	many := strings.Repeat("x=1&", 10_001)
+	if rr := post(h.ServeV1, "/write?"+many+"db=db&rp=r&precision=s", []byte("cpu v=1\n")); rr.Code != http.StatusNoContent {
+		t.Fatalf("/write: %d %q", rr.Code, rr.Body.Bytes())
+	}
+	if rr := post(h.ServeV2, "/api/v2/write?"+many+"bucket=db2/r2", []byte("cpu v=1\n")); rr.Code != http.StatusNoContent {
+		t.Fatalf("/api/v2/write: %d %q", rr.Code, rr.Body.Bytes())
+	}
+	if len(w.recs) != 2 || w.recs[0].DB != "db" || w.recs[0].RP != "r" || w.recs[0].Precision != uint8(lineproto.Second) ||
+		w.recs[1].DB != "db2" || w.recs[1].RP != "r2" {
+		t.Errorf("records %+v", w.recs)
+	}
+}
+
+// Issue 12, item 8: a bucket with an empty database before the slash is
+// refused as InfluxDB 1.8.10 refuses it, before the log.
+func TestV2BucketWithoutDatabase(t *testing.T) {
+	w := &acceptingWriter{}
+	h := New(w, Options{})
+	for _, bucket := range []string{"/rp", "/"} {
+		rr := post(h.ServeV2, "/api/v2/write?bucket="+bucket, []byte("cpu v=1\n"))
+		want := fmt.Sprintf("bucket name %q is in db/rp form but has an empty database", bucket)
+		if rr.Code != http.StatusNotFound || errorText(t, rr) != want {
+			t.Errorf("bucket %q: %d %q", bucket, rr.Code, rr.Body.Bytes())
+		}
+	}
+	if rr := post(h.ServeV2, "/api/v2/write?bucket=db/", []byte("cpu v=1\n")); rr.Code != http.StatusNoContent {
+		t.Errorf("bucket db/: %d %q", rr.Code, rr.Body.Bytes())
+	}
+	if len(w.recs) != 1 || w.recs[0].DB != "db" || w.recs[0].RP != "" {
+		t.Errorf("records %+v", w.recs)
+	}
+}
