@@ -7,16 +7,12 @@
 package ingest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/influxerr"
@@ -35,13 +31,19 @@ type Writer interface {
 type Options struct {
 	// MaxBodySize is the largest body in bytes after decompression; 0
 	// means no limit of its own. Either way a body must fit in one log
-	// record (wal.MaxRecordSize, header included).
+	// record (wal.MaxRecordSize, header included) and in the Budget.
 	MaxBodySize            int64
 	DefaultRetentionPolicy string
 	Consistency            relay.Consistency
-	Logger                 *slog.Logger
-	Metrics                *Metrics // optional
-	Now                    func() time.Time
+	// Budget bounds the memory of the writes in flight; one Budget is
+	// shared by every listener of the process. nil gives the handler a
+	// budget of its own, ten times the body limit: enough for any one
+	// body within the limit (its stamped copy is up to 4.4 times as long
+	// for the shortest lines, and the log record as long again).
+	Budget  *Budget
+	Logger  *slog.Logger
+	Metrics *Metrics // optional
+	Now     func() time.Time
 }
 
 // Handler serves /write and /api/v2/write.
@@ -59,6 +61,9 @@ func New(w Writer, opts Options) *Handler {
 	limit := int64(wal.MaxRecordSize)
 	if opts.MaxBodySize > 0 && opts.MaxBodySize < limit {
 		limit = opts.MaxBodySize
+	}
+	if opts.Budget == nil {
+		opts.Budget = NewBudget(10*limit, nil)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -131,20 +136,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	if rec.RP == "" {
 		rec.RP = h.opts.DefaultRetentionPolicy
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	if status, msg := h.readBody(r, buf); status != 0 {
-		if status == http.StatusRequestEntityTooLarge {
-			w.Header().Set("Connection", "close")
-		}
-		h.fail(w, endpoint, status, msg)
+	l := h.opts.Budget.lease(r.Context())
+	defer l.close()
+	buf, err := readBody(r, h.limit, &l)
+	if err != nil {
+		h.failRead(w, endpoint, err)
 		return
 	}
 	now := h.opts.Now()
-	stamped := getBuffer()
-	defer putBuffer(stamped)
-	stamped.Grow(buf.Len() + buf.Len()/4)
-	body, st := lineproto.Stamp(stamped.Bytes()[:0], buf.Bytes(), prec.Timestamp(now))
+	sb, err := stamp(buf, prec.Timestamp(now), &l)
+	defer sb.free()
+	if err != nil {
+		h.failRead(w, endpoint, err)
+		return
+	}
+	body, st := sb.body, sb.st
 	if st.Unstampable > 0 {
 		// InfluxDB takes such a line, but any timestamp appended to it
 		// would change its stored value; forwarding it unstamped would let
@@ -166,11 +172,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 	rec.Lines = uint32(st.Lines)
 	rec.Body = body
-	if rec.EncodedSize() > h.maxRecord {
-		// The log cannot hold it; handed over, it would count as a
-		// failure of the log, not of this request.
-		w.Header().Set("Connection", "close")
-		h.fail(w, endpoint, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+	// The relay encodes the record into a payload of its own, which the
+	// log keeps: reserve it too, and never hand the log a record it cannot
+	// hold (it would count as a failure of the log, not of the request).
+	size := rec.EncodedSize()
+	if size > h.maxRecord {
+		err = errTooLarge
+	} else {
+		err = l.reserve(int64(size))
+	}
+	if err != nil {
+		h.failRead(w, endpoint, err)
 		return
 	}
 	ans := h.w.Write(r.Context(), rec, level)
@@ -182,44 +194,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	influxerr.WriteBody(w, ans.Status, ans.Body)
 }
 
-// readBody reads the (possibly gzipped) body into buf within the limit and
-// returns a status and message on failure, InfluxDB's way.
-func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) (int, string) {
-	limit := h.limit
-	gzipped := r.Header.Get("Content-Encoding") == "gzip"
-	if r.ContentLength > limit {
-		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
-	}
-	if !gzipped && r.ContentLength > 0 {
-		// MinRead more: ReadFrom wants that much room for the read that
-		// finds EOF, and would otherwise copy the whole body into a buffer
-		// twice the size when the body fills its allocation exactly.
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	var src io.Reader = r.Body
-	if gzipped {
-		gz, err := gzip.NewReader(r.Body)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return http.StatusBadRequest, err.Error()
+// failRead answers a request whose body could not be read, stamped or
+// reserved: 413 over a limit (with Connection: close, as InfluxDB), 503
+// with Retry-After when the write memory budget is exhausted, 400 with
+// the reader's text (a bad gzip stream) otherwise.
+func (h *Handler) failRead(w http.ResponseWriter, endpoint string, err error) {
+	switch {
+	case errors.Is(err, errTooLarge), errors.Is(err, errOverBudget):
+		if errors.Is(err, errOverBudget) {
+			h.opts.Metrics.refused("too_large")
 		}
-		defer gz.Close()
-		src = gz
+		w.Header().Set("Connection", "close")
+		h.fail(w, endpoint, http.StatusRequestEntityTooLarge, errTooLarge.Error())
+	case errors.Is(err, errBudgetBusy):
+		h.opts.Metrics.refused("busy")
+		w.Header().Set("Retry-After", RetryAfter)
+		h.fail(w, endpoint, http.StatusServiceUnavailable, fmt.Sprintf(
+			"write memory budget exhausted: the writes in flight hold all of write-memory-budget-mb (%d MB); retry later",
+			h.opts.Budget.Limit()>>20))
+	default:
+		h.fail(w, endpoint, http.StatusBadRequest, err.Error())
 	}
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
-		}
-		return http.StatusBadRequest, err.Error()
-	}
-	if n > limit {
-		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
-	}
-	return 0, ""
 }
 
 func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string) {
@@ -239,22 +234,4 @@ func allowPost(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Allow", "OPTIONS, POST")
 	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 	return false
-}
-
-// Body buffers are pooled; very large ones are let go so that one 25 MB
-// request does not pin 25 MB for the life of the process.
-const maxPooledBuffer = 4 << 20
-
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer {
-	b := buffers.Get().(*bytes.Buffer)
-	b.Reset()
-	return b
-}
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBuffer {
-		buffers.Put(b)
-	}
 }

@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/influxgate/influxgate/internal/lineproto"
 )
@@ -64,6 +67,39 @@ func TestBodyBeyondALogRecordIs413(t *testing.T) {
 		if rr := post(h.ServeV1, "/write?db=db", []byte("cpu v=1\n")); rr.Code != http.StatusNoContent {
 			t.Errorf("max-body-size %d: a small write after it: %d %q", maxBody, rr.Code, rr.Body.Bytes())
 		}
+	}
+}
+
+// A write that needs more than the whole budget can never fit: it gets
+// 413 at once instead of waiting.
+func TestWriteLargerThanTheBudgetIs413AtOnce(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	b := NewBudget(4<<20, m)
+	w := &acceptingWriter{}
+	h := New(w, Options{MaxBodySize: 25_000_000, Budget: b, Metrics: m})
+	cases := []struct {
+		name string
+		body []byte
+		hdr  []string
+	}{
+		{"plain", bytes.Repeat([]byte("cpu v=1 1\n"), 500_000), nil},
+		{"gzip", gzipBomb(t, 5_000_000), []string{"Content-Encoding", "gzip"}},
+	}
+	for _, c := range cases {
+		start := time.Now()
+		rr := post(h.ServeV1, "/write?db=db", c.body, c.hdr...)
+		if rr.Code != http.StatusRequestEntityTooLarge || errorText(t, rr) != "Request Entity Too Large" || len(w.recs) != 0 {
+			t.Errorf("%s: %d %q, %d records", c.name, rr.Code, rr.Body.Bytes(), len(w.recs))
+		}
+		if d := time.Since(start); d > b.wait/2 {
+			t.Errorf("%s: answered after %v: it waited", c.name, d)
+		}
+		if b.Held() != 0 {
+			t.Errorf("%s: %d bytes still held", c.name, b.Held())
+		}
+	}
+	if got := metricValue(m.refusals.WithLabelValues("too_large")); got != 2 {
+		t.Errorf("too_large refusals = %v, want 2", got)
 	}
 }
 

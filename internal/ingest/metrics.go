@@ -8,11 +8,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics counts write requests and points by endpoint and status.
+// Metrics counts write requests and points by endpoint and status, and
+// shows the write memory budget.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	points   *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
+	memory   prometheus.Gauge
+	budget   prometheus.Gauge
+	refusals *prometheus.CounterVec
 	// accepted is the total of points answered 2xx, for the status page's
 	// write rate (a CounterVec cannot be read back cheaply).
 	accepted atomic.Uint64
@@ -30,9 +34,36 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "influxgate_http_write_duration_seconds", Help: "Time from receipt of a write body to its answer.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"endpoint"}),
+		memory: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "influxgate_http_write_memory_bytes",
+			Help: "Bytes the writes in flight hold of the write memory budget: bodies read and inflated, stamped copies, log records being built."}),
+		budget: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "influxgate_http_write_memory_budget_bytes", Help: "The write memory budget (write-memory-budget-mb), in bytes."}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_http_write_memory_refused_total",
+			Help: `Writes refused by the write memory budget: "busy" (503, the budget stayed full for the wait) or "too_large" (413, the write needs more than the whole budget).`},
+			[]string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.points, m.seconds)
+	reg.MustRegister(m.requests, m.points, m.seconds, m.memory, m.budget, m.refusals)
 	return m
+}
+
+func (m *Metrics) setMemory(n int64) {
+	if m != nil {
+		m.memory.Set(float64(n))
+	}
+}
+
+func (m *Metrics) setBudget(n int64) {
+	if m != nil {
+		m.budget.Set(float64(n))
+	}
+}
+
+func (m *Metrics) refused(reason string) {
+	if m != nil {
+		m.refusals.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *Metrics) observe(endpoint string, status, points int, start time.Time) {
