@@ -191,6 +191,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if st.Stamped > 0 {
+		ans.Body = sb.unstampAnswer(ans.Body)
+	}
 	influxerr.WriteBody(w, ans.Status, ans.Body)
 }
 

@@ -2,18 +2,65 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/influxgate/influxgate/internal/lineproto"
+	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/relay"
 )
+
+// parsingWriter is a fake relay that answers as influxd would to the
+// logged body: it checks each line with lineproto.ValidateLinePrecision
+// (which words its errors as InfluxDB 1.x does) and joins the refusals
+// the way InfluxDB's write handler does. It keeps what reached it.
+type parsingWriter struct {
+	mu   sync.Mutex
+	recs []record.Record
+}
+
+func (w *parsingWriter) Write(_ context.Context, rec *record.Record, _ relay.Consistency) relay.Answer {
+	w.mu.Lock()
+	r := *rec
+	r.Body = bytes.Clone(rec.Body)
+	w.recs = append(w.recs, r)
+	w.mu.Unlock()
+	var failed []string
+	good := 0
+	lineproto.Lines(rec.Body, func(line []byte) bool {
+		if !lineproto.IsPoint(line) {
+			return true
+		}
+		if err := lineproto.ValidateLinePrecision(line, lineproto.Precision(rec.Precision)); err != nil {
+			failed = append(failed, err.Error())
+		} else {
+			good++
+		}
+		return true
+	})
+	switch {
+	case len(failed) == 0:
+		return relay.Answer{Status: http.StatusNoContent}
+	case good == 0:
+		return relay.ErrorAnswer(http.StatusBadRequest, "%s", strings.Join(failed, "\n"))
+	}
+	return relay.ErrorAnswer(http.StatusBadRequest, "partial write: %s dropped=0", strings.Join(failed, "\n"))
+}
+
+func (w *parsingWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.recs)
+}
 
 // post sends a request to a handler and returns its answer.
 func post(h http.HandlerFunc, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
@@ -40,6 +87,64 @@ func errorText(t *testing.T, rr *httptest.ResponseRecorder) string {
 		t.Errorf("X-Influxdb-Error %q, body %q", h, e.Error)
 	}
 	return e.Error
+}
+
+// Issue 12, item 6: a refusal quotes the lines as the client sent them,
+// not with the timestamp influxgate stamped them with.
+func TestRefusalsQuoteTheClientsLines(t *testing.T) {
+	now := time.Unix(0, 1796523694382832507)
+	cases := []struct {
+		name, params, body, want string
+	}{
+		{"one bad line", "precision=ns", "cpu v=1,v2=",
+			"unable to parse 'cpu v=1,v2=': missing field value"},
+		{"several bad lines, some good", "", "cpu v=1,v2=\ncpu v=2\n  cpu v=3,v4=\nbad\n",
+			"partial write: unable to parse 'cpu v=1,v2=': missing field value\nunable to parse 'cpu v=3,v4=': missing field value\nunable to parse 'bad': missing fields dropped=0"},
+		{"every line stamped", "", "a v=1\nb v=\n\tc v=1,w=\n",
+			"partial write: unable to parse 'b v=': missing field value\nunable to parse 'c v=1,w=': missing field value dropped=0"},
+		{"precision s", "precision=s", "cpu v=1,v2=\nbad2",
+			"unable to parse 'cpu v=1,v2=': missing field value\nunable to parse 'bad2': missing fields"},
+		{"a client line with the stamp's timestamp keeps it", "precision=s", "cpu v=1,v2= 1796523694\ncpu v=1,v2=\n",
+			"unable to parse 'cpu v=1,v2= 1796523694': missing field value\nunable to parse 'cpu v=1,v2=': missing field value"},
+		{"the same, the other way round", "precision=s", "cpu v=1,v2=\ncpu v=1,v2= 1796523694\n",
+			"unable to parse 'cpu v=1,v2=': missing field value\nunable to parse 'cpu v=1,v2= 1796523694': missing field value"},
+		{"CRLF", "", "cpu v=1\r\ncpu v=2\r\n",
+			"unable to parse 'cpu v=1\r': invalid number\nunable to parse 'cpu v=2\r': invalid number"},
+		{"a line that quotes a refusal", "precision=h", "m s=\"unable to parse 'm v=': x\",v=\nm v=\n",
+			"unable to parse 'm s=\"unable to parse 'm v=': x\",v=': missing field value\nunable to parse 'm v=': missing field value"},
+		{"nothing stamped", "", "cpu v= 5\n", "unable to parse 'cpu v= 5': missing field value"},
+	}
+	for _, c := range cases {
+		w := &parsingWriter{}
+		h := New(w, Options{Now: func() time.Time { return now }})
+		rr := post(h.ServeV1, "/write?db=db&"+c.params, []byte(c.body))
+		if rr.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %q", c.name, rr.Code, rr.Body.Bytes())
+			continue
+		}
+		if got := errorText(t, rr); got != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestUnstampMessageLeavesWhatItCannotPlace(t *testing.T) {
+	body := []byte("a v=\nb v=\n")
+	lines := func(yield func([]byte, bool) bool) { lineproto.Quoted(body, yield) }
+	cases := []struct{ name, msg, want string }{
+		{"cut short", "unable to parse 'a v= 5': missing field value\nunable to parse 'b v",
+			"unable to parse 'a v=': missing field value\nunable to parse 'b v"},
+		{"no quote", "partial write: field type conflict: input field \"v\" on measurement \"a\" is type float, already exists as type integer dropped=1",
+			"partial write: field type conflict: input field \"v\" on measurement \"a\" is type float, already exists as type integer dropped=1"},
+		{"a quote of other lines stops the rewriting", "unable to parse 'z v= 5': x\nunable to parse 'b v= 5': x",
+			"unable to parse 'z v= 5': x\nunable to parse 'b v= 5': x"},
+		{"another timestamp", "unable to parse 'a v= 6': x", "unable to parse 'a v= 6': x"},
+	}
+	for _, c := range cases {
+		if got := unstampMessage(c.msg, "5", lines); got != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+		}
+	}
 }
 
 // Issue 12, item 8: max-body-size = 0 means no limit of influxgate's own,

@@ -3,6 +3,7 @@ package ingest
 import (
 	"strconv"
 
+	"github.com/influxgate/influxgate/internal/influxerr"
 	"github.com/influxgate/influxgate/internal/lineproto"
 )
 
@@ -11,6 +12,12 @@ import (
 type stampedBody struct {
 	body []byte // what goes to the log
 	st   lineproto.Stats
+	// orig is the client's body, kept for the error path only when it
+	// cannot be told from body: when some lines were stamped and others
+	// came with a timestamp (a client line may carry the very timestamp
+	// influxgate stamps with). nil otherwise.
+	orig []byte
+	ts   int64
 	bufs [2]*buffer
 }
 
@@ -28,9 +35,9 @@ func (s *stampedBody) free() {
 // body is too large for a pooled buffer: then one more scan counts the
 // lines that need a stamp, so a large body that needs none (the usual
 // large batch) costs no copy at all. Once stamped, the client's buffer is
-// let go.
+// let go unless the error path will need it (see stampedBody.orig).
 func stamp(buf *buffer, ts int64, l *lease) (stampedBody, error) {
-	sb := stampedBody{bufs: [2]*buffer{buf}}
+	sb := stampedBody{ts: ts, bufs: [2]*buffer{buf}}
 	var digits [24]byte
 	tsLen := len(strconv.AppendInt(digits[:0], ts, 10))
 	need := stampedCap(buf.b, tsLen)
@@ -69,8 +76,41 @@ func stamp(buf *buffer, ts int64, l *lease) (stampedBody, error) {
 	}
 	dst.b = body // need bounds the result: Stamp did not reallocate
 	sb.bufs[1] = dst
+	if st.Stamped < st.Lines {
+		sb.orig = buf.b
+		return sb, nil
+	}
+	// Every line was stamped: the client's lines are the logged ones
+	// without their stamp, and the original is not needed any more.
 	l.release(int64(cap(buf.b)))
 	freeBuffer(buf)
 	sb.bufs[0] = nil
 	return sb, nil
+}
+
+// unstampAnswer rewrites a backend's error body so that it quotes the
+// lines as the client sent them (see unstampMessage).
+func (s *stampedBody) unstampAnswer(body []byte) []byte {
+	msg := influxerr.Message(body)
+	if msg == "" {
+		return body
+	}
+	ts := strconv.FormatInt(s.ts, 10)
+	var out string
+	if s.orig != nil {
+		out = unstampMessage(msg, ts, func(yield func([]byte, bool) bool) { lineproto.Quoted(s.orig, yield) })
+	} else {
+		// Every point line was stamped: its quote in the logged body is
+		// the client's text, a space and the stamp.
+		suffix := len(ts) + 1
+		out = unstampMessage(msg, ts, func(yield func([]byte, bool) bool) {
+			lineproto.Quoted(s.body, func(text []byte, _ bool) bool {
+				return yield(text[:len(text)-suffix], true)
+			})
+		})
+	}
+	if out == msg {
+		return body
+	}
+	return influxerr.Body(out)
 }
