@@ -33,7 +33,6 @@ type Budget struct {
 	peak    atomic.Int64
 	freeing atomic.Bool
 	settle  time.Duration // quiet time before memory is returned
-	metrics *Metrics
 	// freeOS returns freed memory to the OS; tests count its calls.
 	freeOS func()
 }
@@ -56,12 +55,13 @@ var (
 	errOverBudget = errors.New("write needs more memory than the whole write memory budget")
 )
 
-// NewBudget returns a budget of limit bytes (at least 1). m may be nil.
+// NewBudget returns a budget of limit bytes (at least 1), shown by m's
+// gauges; m may be nil.
 func NewBudget(limit int64, m *Metrics) *Budget {
 	limit = max(limit, 1)
 	b := &Budget{limit: limit, wait: DefaultBudgetWait, sem: semaphore.NewWeighted(limit),
-		settle: time.Second, metrics: m, freeOS: returnMemoryToOS}
-	m.setBudget(limit)
+		settle: time.Second, freeOS: returnMemoryToOS}
+	m.track(b)
 	return b
 }
 
@@ -73,7 +73,6 @@ func (b *Budget) Held() int64 { return b.held.Load() }
 
 func (b *Budget) add(n int64) {
 	h := b.held.Add(n)
-	b.metrics.setMemory(h)
 	if n > 0 {
 		for p := b.peak.Load(); h > p && !b.peak.CompareAndSwap(p, h); p = b.peak.Load() {
 		}

@@ -66,7 +66,8 @@ func TestBudgetBoundsConcurrentGzipBombs(t *testing.T) {
 		inflated = 8_000_000
 		requests = 10
 	)
-	m := NewMetrics(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
 	b := NewBudget(limit, m)
 	b.wait = 100 * time.Millisecond
 	var freed atomic.Int32
@@ -158,6 +159,9 @@ func TestBudgetBoundsConcurrentGzipBombs(t *testing.T) {
 	if b.Held() != 0 {
 		t.Errorf("%d bytes still held after every answer", b.Held())
 	}
+	if held, budget := gathered(t, reg, "influxgate_http_write_memory_bytes"), gathered(t, reg, "influxgate_http_write_memory_budget_bytes"); held != 0 || budget != limit {
+		t.Errorf("gauges: %v bytes held of a budget of %v, want 0 of %d", held, budget, limit)
+	}
 	// The burst is over: its memory is handed back to the OS.
 	for end := time.Now().Add(5 * time.Second); freed.Load() == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(end) {
@@ -167,6 +171,22 @@ func TestBudgetBoundsConcurrentGzipBombs(t *testing.T) {
 }
 
 func countRefused(m *Metrics) int { return int(metricValue(m.refusals.WithLabelValues("busy"))) }
+
+// gathered reads the one sample of a metric from reg.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
 
 // metricValue reads a counter or gauge.
 func metricValue(c prometheus.Collector) float64 {
