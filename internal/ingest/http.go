@@ -1,9 +1,10 @@
 // Package ingest turns InfluxDB write requests (POST /write and
 // POST /api/v2/write) into log records: it checks the parameters the way
-// InfluxDB does, reads and decompresses the body within the size limit,
-// stamps lines that carry no timestamp (once, at receipt, so every replica
-// stores the same time), and hands the record to the relay, whose answer it
-// writes back in InfluxDB's shape.
+// InfluxDB does, reads and decompresses the body within the size limit
+// and the process's write memory budget (Budget), stamps lines that carry
+// no timestamp (once, at receipt, so every replica stores the same time),
+// and hands the record to the relay, whose answer it writes back in
+// InfluxDB's shape, quoting refused lines as the client sent them.
 package ingest
 
 import (
