@@ -31,8 +31,10 @@ func fixed(s string) func() string { return func() string { return s } }
 // answers the same bytes — lines it stamped are quoted as the client sent
 // them, a bucket without a database is refused, and more than 10,000 query
 // parameters still name the database — for influxd 1.6.7 and 1.8.10.
+//
+// Not parallel with other tests: its six influxd would slow down the
+// timing-sensitive ones (TestHostileQueries' 2 s output timeout).
 func TestWriteAnswersMatchInfluxDB(t *testing.T) {
-	t.Parallel()
 	hour := func() int64 { return time.Now().Unix() / 3600 }
 	many := strings.Repeat("x=1&", 10_001)
 	cases := []compareCase{
@@ -109,8 +111,8 @@ func TestWriteAnswersMatchInfluxDB(t *testing.T) {
 // Issue 12, item 8: max-body-size = 0 means no limit of influxgate's own,
 // as documented (it meant 25,000,000 bytes): a 30 MB body is accepted
 // and delivered (a backend at InfluxDB's default limit gets it in halves).
+// Not parallel with other tests, for the CPU its 30 MB take.
 func TestBodyLimitZeroMeansNoLimit(t *testing.T) {
-	t.Parallel()
 	a, b := twoBackends(t, "db")
 	cfg := newConfig(t, a, b)
 	cfg.MaxBodySize = 0
