@@ -21,6 +21,13 @@ const (
 	DefaultLogFormat       = "text"
 )
 
+// DefaultWriteMemoryBudgetMB (key "write-memory-budget-mb") bounds the
+// memory of the writes in flight: it holds the body, stamped copy and log
+// record of a write of the default max-body-size with room to spare, and
+// ten highly compressed 24 MB bodies at once still leave influxgate under
+// 512 MB resident (internal/e2e's TestGzipBombsStayWithinMemoryBudget).
+const DefaultWriteMemoryBudgetMB = 128
+
 // Defaults of per-listener and per-output keys, filled by ApplyDefaults.
 const (
 	DefaultOutputTimeout    = 10 * time.Second // influxdb-relay's too
@@ -51,6 +58,8 @@ func Default() Config {
 		DeadLetterAfter: DefaultDeadLetterAfter,
 		CQBackfill:      true,
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+
+		WriteMemoryBudgetMB: DefaultWriteMemoryBudgetMB,
 	}
 }
 

@@ -32,7 +32,7 @@ var exampleChecks = map[string]func(t *testing.T, c *Config){
 	"influxgate.toml": func(t *testing.T, c *Config) {
 		wantFormat(t, c, FormatNative)
 		if c.DataDir != "/var/lib/influxgate" || c.Sync != "always" || c.Consistency != "any" ||
-			c.MaxBodySize != 25000000 || c.Log.Format != "text" {
+			c.MaxBodySize != 25000000 || c.WriteMemoryBudgetMB != 128 || c.Log.Format != "text" {
 			t.Errorf("top level = %+v", c)
 		}
 		h := c.HTTP[0]

@@ -252,7 +252,7 @@ output = [{ location = "db1:8089" }]
 	def := Default()
 	if cfg.DataDir != def.DataDir || cfg.Sync != "always" || cfg.SyncInterval != 100*time.Millisecond ||
 		cfg.Consistency != "any" || cfg.WriteTimeout != 10*time.Second || cfg.MaxBodySize != 25000000 ||
-		cfg.ShutdownTimeout != 30*time.Second || cfg.Log != (LogConfig{"info", "text"}) {
+		cfg.ShutdownTimeout != 30*time.Second || cfg.Log != (LogConfig{"info", "text"}) || cfg.WriteMemoryBudgetMB != 128 {
 		t.Errorf("top-level defaults not applied: %+v", cfg)
 	}
 	// Unnamed listeners skip the name an explicit one already took.
@@ -290,6 +290,7 @@ sync-interval = "250ms"
 consistency = "quorum"
 write-timeout = "3s"
 max-body-size = 0
+write-memory-budget-mb = 64
 shutdown-timeout = "1m"
 [log]
 level = "debug"
@@ -304,8 +305,32 @@ bind-addr = ":1"
 	got.HTTP, got.UDP, got.Source = nil, nil, Source{}
 	if got.DataDir != want.DataDir || got.Sync != want.Sync || got.SyncInterval != want.SyncInterval ||
 		got.Consistency != want.Consistency || got.WriteTimeout != want.WriteTimeout ||
-		got.MaxBodySize != want.MaxBodySize || got.ShutdownTimeout != want.ShutdownTimeout || got.Log != want.Log {
+		got.MaxBodySize != want.MaxBodySize || got.ShutdownTimeout != want.ShutdownTimeout || got.Log != want.Log ||
+		got.WriteMemoryBudgetMB != 64 {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// max-body-size beyond what one log record holds, or beyond what the
+// write memory budget can hold, is reported with the key and its line.
+func TestBodySizeProblemsNameKeyAndLine(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"above a log record", "data-dir = \"/d\"\nmax-body-size = 300000000\nwrite-memory-budget-mb = 1024\n",
+			"b.toml:2: max-body-size: 300000000 is above 268435456 bytes, the largest write the log holds as one record"},
+		{"above the budget", "data-dir = \"/d\"\n\nmax-body-size = 100000000\n",
+			"b.toml:3: max-body-size: max-body-size = 100000000 needs write-memory-budget-mb = 287 or more (got 128)"},
+		{"budget too small", "data-dir = \"/d\"\nwrite-memory-budget-mb = 16\n",
+			"b.toml:2: write-memory-budget-mb: max-body-size = 25000000 needs write-memory-budget-mb = 72 or more (got 16)"},
+		{"budget zero", "write-memory-budget-mb = 0\nmax-body-size = 0\n",
+			"b.toml:1: write-memory-budget-mb: must be at least 1 (MiB), got 0"},
+	}
+	for _, tc := range tests {
+		probs := loadProblems(t, "b.toml", tc.data+"[[http]]\nbind-addr = \":1\"\n"+twoOutputs)
+		if len(probs) != 1 || !strings.HasPrefix(probs[0].Error(), tc.want) {
+			t.Errorf("%s: got %v, want one problem starting %q", tc.name, probs, tc.want)
+		}
 	}
 }
 

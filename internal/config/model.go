@@ -27,8 +27,16 @@ type Config struct {
 	// it is answered per the consistency policy (key "write-timeout"; 10s).
 	WriteTimeout time.Duration
 	// MaxBodySize is the largest accepted request body in bytes, after
-	// decompression (key "max-body-size"; default 25000000 as InfluxDB).
+	// decompression (key "max-body-size"; default 25000000 as InfluxDB;
+	// 0 means no limit of its own: the log's record size and the write
+	// memory budget still bound a body).
 	MaxBodySize int64
+	// WriteMemoryBudgetMB bounds, in MiB, the memory that the writes in
+	// flight on all listeners hold together: bodies being read and
+	// inflated, their stamped copies and the log records built from them
+	// (key "write-memory-budget-mb"; default 128). A write that does not
+	// fit within a short wait is answered 503 with Retry-After.
+	WriteMemoryBudgetMB int
 	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (key
 	// "shutdown-timeout"; default 30s).
 	ShutdownTimeout time.Duration

@@ -23,6 +23,7 @@ type fileTOML struct {
 	Consistency     *string      `toml:"consistency"`
 	WriteTimeout    durationText `toml:"write-timeout"`
 	MaxBodySize     *int64       `toml:"max-body-size"`
+	WriteMemoryMB   *int         `toml:"write-memory-budget-mb"`
 	ShutdownTimeout durationText `toml:"shutdown-timeout"`
 	DeadLetterAfter durationText `toml:"dead-letter-after"`
 	CQBackfill      *bool        `toml:"cq-backfill"`
@@ -345,6 +346,9 @@ func (c *converter) config(raw *fileTOML) Config {
 	}
 	if raw.MaxBodySize != nil {
 		cfg.MaxBodySize = *raw.MaxBodySize
+	}
+	if raw.WriteMemoryMB != nil {
+		cfg.WriteMemoryBudgetMB = *raw.WriteMemoryMB
 	}
 	c.duration("sync-interval", raw.SyncInterval, &cfg.SyncInterval)
 	c.duration("write-timeout", raw.WriteTimeout, &cfg.WriteTimeout)

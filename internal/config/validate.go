@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // The accepted values of the enumerated keys.
@@ -42,9 +44,7 @@ func (c *Config) Validate() error {
 	positive(&p, "sync-interval", c.SyncInterval)
 	oneOf(&p, "consistency", c.Consistency, ConsistencyLevels)
 	positive(&p, "write-timeout", c.WriteTimeout)
-	if c.MaxBodySize < 0 {
-		p.add("max-body-size", "must be >= 0 (0 means no limit), got %d", c.MaxBodySize)
-	}
+	c.validateWriteMemory(&p)
 	positive(&p, "shutdown-timeout", c.ShutdownTimeout)
 	positive(&p, "dead-letter-after", c.DeadLetterAfter)
 	oneOf(&p, "log.level", c.Log.Level, LogLevels)
@@ -70,6 +70,37 @@ func (c *Config) Validate() error {
 	}
 	addressClashes(&p, "udp", binds)
 	return p.err()
+}
+
+// writeCopies is how many copies of a body of max-body-size bytes the
+// write memory budget must hold at least: a write holds its body as read,
+// its stamped copy and the log record built from it.
+const writeCopies = 3
+
+// validateWriteMemory checks max-body-size and write-memory-budget-mb
+// together: a body must fit in one log record, and the budget must hold
+// a write of max-body-size, or such writes could never be accepted.
+func (c *Config) validateWriteMemory(p *problems) {
+	budget := int64(c.WriteMemoryBudgetMB) << 20
+	switch {
+	case c.MaxBodySize < 0:
+		p.add("max-body-size", "must be >= 0 (0 means no limit), got %d", c.MaxBodySize)
+	case c.MaxBodySize > wal.MaxRecordSize:
+		p.add("max-body-size", "%d is above %d bytes, the largest write the log holds as one record",
+			c.MaxBodySize, wal.MaxRecordSize)
+	case c.WriteMemoryBudgetMB > 0 && c.MaxBodySize > budget/writeCopies:
+		need := (writeCopies*c.MaxBodySize + 1<<20 - 1) >> 20
+		key := "max-body-size"
+		if c.MaxBodySize == DefaultMaxBodySize {
+			key = "write-memory-budget-mb" // the budget was lowered
+		}
+		p.add(key, "max-body-size = %d needs write-memory-budget-mb = %d or more (got %d): a write holds its body, "+
+			"its stamped copy and its log record at once; raise write-memory-budget-mb or lower max-body-size",
+			c.MaxBodySize, need, c.WriteMemoryBudgetMB)
+	}
+	if c.WriteMemoryBudgetMB < 1 {
+		p.add("write-memory-budget-mb", "must be at least 1 (MiB), got %d", c.WriteMemoryBudgetMB)
+	}
 }
 
 // validateNames checks listener names: present, usable as a directory name

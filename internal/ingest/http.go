@@ -1,28 +1,26 @@
 // Package ingest turns InfluxDB write requests (POST /write and
 // POST /api/v2/write) into log records: it checks the parameters the way
-// InfluxDB does, reads and decompresses the body within the size limit,
-// stamps lines that carry no timestamp (once, at receipt, so every replica
-// stores the same time), and hands the record to the relay, whose answer it
-// writes back in InfluxDB's shape.
+// InfluxDB does, reads and decompresses the body within the size limit
+// and the process's write memory budget (Budget), stamps lines that carry
+// no timestamp (once, at receipt, so every replica stores the same time),
+// and hands the record to the relay, whose answer it writes back in
+// InfluxDB's shape, quoting refused lines as the client sent them.
 package ingest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/influxerr"
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
+	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Writer is the part of a relay the handlers need.
@@ -32,24 +30,41 @@ type Writer interface {
 
 // Options configure the write handlers of one listener.
 type Options struct {
-	MaxBodySize            int64 // bytes after decompression; default 25,000,000
+	// MaxBodySize is the largest body in bytes after decompression; 0
+	// means no limit of its own. Either way a body must fit in one log
+	// record (wal.MaxRecordSize, header included) and in the Budget.
+	MaxBodySize            int64
 	DefaultRetentionPolicy string
 	Consistency            relay.Consistency
-	Logger                 *slog.Logger
-	Metrics                *Metrics // optional
-	Now                    func() time.Time
+	// Budget bounds the memory of the writes in flight; one Budget is
+	// shared by every listener of the process. nil gives the handler a
+	// budget of its own, ten times the body limit: enough for any one
+	// body within the limit (its stamped copy is up to 4.4 times as long
+	// for the shortest lines, and the log record as long again).
+	Budget  *Budget
+	Logger  *slog.Logger
+	Metrics *Metrics // optional
+	Now     func() time.Time
 }
 
 // Handler serves /write and /api/v2/write.
 type Handler struct {
-	w    Writer
-	opts Options
+	w     Writer
+	opts  Options
+	limit int64 // bytes of body, after decompression
+	// maxRecord is the largest record the log takes (wal.MaxRecordSize;
+	// tests lower it).
+	maxRecord int
 }
 
 // New returns the write handlers for one listener.
 func New(w Writer, opts Options) *Handler {
-	if opts.MaxBodySize <= 0 {
-		opts.MaxBodySize = 25_000_000
+	limit := int64(wal.MaxRecordSize)
+	if opts.MaxBodySize > 0 && opts.MaxBodySize < limit {
+		limit = opts.MaxBodySize
+	}
+	if opts.Budget == nil {
+		opts.Budget = NewBudget(10*limit, nil)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -57,7 +72,7 @@ func New(w Writer, opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Handler{w: w, opts: opts}
+	return &Handler{w: w, opts: opts, limit: limit, maxRecord: wal.MaxRecordSize}
 }
 
 // ServeV1 handles POST /write?db=&rp=&precision=&consistency=&u=&p=.
@@ -65,42 +80,47 @@ func (h *Handler) ServeV1(w http.ResponseWriter, r *http.Request) {
 	if !allowPost(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	rec := record.Record{Kind: record.KindWrite, DB: q.Get("db"), RP: q.Get("rp"),
-		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.Get("u"), Password: q.Get("p")}}
+	q := parseParams(r.URL.RawQuery)
+	rec := record.Record{Kind: record.KindWrite, DB: q.get(paramDB), RP: q.get(paramRP),
+		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.get(paramU), Password: q.get(paramP)}}
 	if rec.DB == "" {
 		h.fail(w, "v1", http.StatusBadRequest, "database is required")
 		return
 	}
-	prec, err := lineproto.ParsePrecisionV1(q.Get("precision"))
+	prec, err := lineproto.ParsePrecisionV1(q.get(paramPrecision))
 	if err != nil {
 		h.fail(w, "v1", http.StatusBadRequest, err.Error())
 		return
 	}
-	h.serve(w, r, "v1", &rec, prec, q.Get("consistency"))
+	h.serve(w, r, "v1", &rec, prec, q.get(paramConsistency))
 }
 
 // ServeV2 handles POST /api/v2/write?org=&bucket=&precision=. A bucket
 // "db/rp" names a database and retention policy, "db" the database's
-// default policy, as InfluxDB 1.8 maps them.
+// default policy, as InfluxDB 1.8 maps them; InfluxDB's texts answer a
+// bucket without a database.
 func (h *Handler) ServeV2(w http.ResponseWriter, r *http.Request) {
 	if !allowPost(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	bucket := q.Get("bucket")
-	if bucket == "" {
+	q := parseParams(r.URL.RawQuery)
+	bucket := q.get(paramBucket)
+	db, rp, slash := strings.Cut(bucket, "/")
+	switch {
+	case bucket == "":
 		h.fail(w, "v2", http.StatusNotFound, `bucket name "" is missing a slash; not in "database/retention-policy" format`)
 		return
+	case slash && db == "":
+		h.fail(w, "v2", http.StatusNotFound, fmt.Sprintf(`bucket name %q is in db/rp form but has an empty database`, bucket))
+		return
 	}
-	db, rp, _ := strings.Cut(bucket, "/")
-	org := q.Get("org")
+	org := q.get(paramOrg)
 	if org == "" {
-		org = q.Get("orgID")
+		org = q.get(paramOrgID)
 	}
 	rec := record.Record{Kind: record.KindWrite, DB: db, RP: rp, Org: org,
-		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.Get("u"), Password: q.Get("p")}}
-	prec, err := lineproto.ParsePrecisionV2(q.Get("precision"))
+		Auth: record.Auth{Header: r.Header.Get("Authorization"), Username: q.get(paramU), Password: q.get(paramP)}}
+	prec, err := lineproto.ParsePrecisionV2(q.get(paramPrecision))
 	if err != nil {
 		h.fail(w, "v2", http.StatusBadRequest, err.Error())
 		return
@@ -117,20 +137,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	if rec.RP == "" {
 		rec.RP = h.opts.DefaultRetentionPolicy
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	if status, msg := h.readBody(r, buf); status != 0 {
-		if status == http.StatusRequestEntityTooLarge {
-			w.Header().Set("Connection", "close")
-		}
-		h.fail(w, endpoint, status, msg)
+	l := h.opts.Budget.lease(r.Context())
+	defer l.close()
+	buf, err := readBody(r, h.limit, &l)
+	if err != nil {
+		h.failRead(w, endpoint, err)
 		return
 	}
 	now := h.opts.Now()
-	stamped := getBuffer()
-	defer putBuffer(stamped)
-	stamped.Grow(buf.Len() + buf.Len()/4)
-	body, st := lineproto.Stamp(stamped.Bytes()[:0], buf.Bytes(), prec.Timestamp(now))
+	sb, err := stamp(buf, prec.Timestamp(now), &l)
+	defer sb.free()
+	if err != nil {
+		h.failRead(w, endpoint, err)
+		return
+	}
+	body, st := sb.body, sb.st
 	if st.Unstampable > 0 {
 		// InfluxDB takes such a line, but any timestamp appended to it
 		// would change its stored value; forwarding it unstamped would let
@@ -152,53 +173,52 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 	rec.Lines = uint32(st.Lines)
 	rec.Body = body
+	// The relay encodes the record into a payload of its own, which the
+	// log keeps: reserve it too, and never hand the log a record it cannot
+	// hold (it would count as a failure of the log, not of the request).
+	size := rec.EncodedSize()
+	if size > h.maxRecord {
+		err = errTooLarge
+	} else {
+		err = l.reserve(int64(size))
+	}
+	if err != nil {
+		h.failRead(w, endpoint, err)
+		return
+	}
 	ans := h.w.Write(r.Context(), rec, level)
 	h.opts.Metrics.observe(endpoint, ans.Status, st.Lines, now)
 	if ans.Status == http.StatusNoContent {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if st.Stamped > 0 {
+		ans.Body = sb.unstampAnswer(ans.Body)
+	}
 	influxerr.WriteBody(w, ans.Status, ans.Body)
 }
 
-// readBody reads the (possibly gzipped) body into buf within the limit and
-// returns a status and message on failure, InfluxDB's way.
-func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) (int, string) {
-	limit := h.opts.MaxBodySize
-	gzipped := r.Header.Get("Content-Encoding") == "gzip"
-	if r.ContentLength > limit {
-		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
-	}
-	if !gzipped && r.ContentLength > 0 {
-		// MinRead more: ReadFrom wants that much room for the read that
-		// finds EOF, and would otherwise copy the whole body into a buffer
-		// twice the size when the body fills its allocation exactly.
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	var src io.Reader = r.Body
-	if gzipped {
-		gz, err := gzip.NewReader(r.Body)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return http.StatusBadRequest, err.Error()
+// failRead answers a request whose body could not be read, stamped or
+// reserved: 413 over a limit (with Connection: close, as InfluxDB), 503
+// with Retry-After when the write memory budget is exhausted, 400 with
+// the reader's text (a bad gzip stream) otherwise.
+func (h *Handler) failRead(w http.ResponseWriter, endpoint string, err error) {
+	switch {
+	case errors.Is(err, errTooLarge), errors.Is(err, errOverBudget):
+		if errors.Is(err, errOverBudget) {
+			h.opts.Metrics.refused("too_large")
 		}
-		defer gz.Close()
-		src = gz
+		w.Header().Set("Connection", "close")
+		h.fail(w, endpoint, http.StatusRequestEntityTooLarge, errTooLarge.Error())
+	case errors.Is(err, errBudgetBusy):
+		h.opts.Metrics.refused("busy")
+		w.Header().Set("Retry-After", RetryAfter)
+		h.fail(w, endpoint, http.StatusServiceUnavailable, fmt.Sprintf(
+			"write memory budget exhausted: the writes in flight hold all of write-memory-budget-mb (%d MB); retry later",
+			h.opts.Budget.Limit()>>20))
+	default:
+		h.fail(w, endpoint, http.StatusBadRequest, err.Error())
 	}
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
-		}
-		return http.StatusBadRequest, err.Error()
-	}
-	if n > limit {
-		return http.StatusRequestEntityTooLarge, "Request Entity Too Large"
-	}
-	return 0, ""
 }
 
 func (h *Handler) fail(w http.ResponseWriter, endpoint string, status int, msg string) {
@@ -218,22 +238,4 @@ func allowPost(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Allow", "OPTIONS, POST")
 	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 	return false
-}
-
-// Body buffers are pooled; very large ones are let go so that one 25 MB
-// request does not pin 25 MB for the life of the process.
-const maxPooledBuffer = 4 << 20
-
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer {
-	b := buffers.Get().(*bytes.Buffer)
-	b.Reset()
-	return b
-}
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBuffer {
-		buffers.Put(b)
-	}
 }

@@ -8,11 +8,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics counts write requests and points by endpoint and status.
+// Metrics counts write requests and points by endpoint and status, and
+// shows the write memory budget.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	points   *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
+	// budget is the process's write memory budget, read when scraped (a
+	// gauge set on every reservation could be left stale by two
+	// concurrent releases).
+	budget atomic.Pointer[Budget]
 	// accepted is the total of points answered 2xx, for the status page's
 	// write rate (a CounterVec cannot be read back cheaply).
 	accepted atomic.Uint64
@@ -30,9 +36,40 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "influxgate_http_write_duration_seconds", Help: "Time from receipt of a write body to its answer.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"endpoint"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "influxgate_http_write_memory_refused_total",
+			Help: `Writes refused by the write memory budget: "busy" (503, the budget stayed full for the wait) or "too_large" (413, the write needs more than the whole budget).`},
+			[]string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.points, m.seconds)
+	memory := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "influxgate_http_write_memory_bytes",
+		Help: "Bytes the writes in flight hold of the write memory budget: bodies read and inflated, stamped copies, log records being built."},
+		func() float64 { return m.budgetValue((*Budget).Held) })
+	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "influxgate_http_write_memory_budget_bytes", Help: "The write memory budget (write-memory-budget-mb), in bytes."},
+		func() float64 { return m.budgetValue((*Budget).Limit) })
+	reg.MustRegister(m.requests, m.points, m.seconds, memory, limit, m.refusals)
 	return m
+}
+
+func (m *Metrics) budgetValue(f func(*Budget) int64) float64 {
+	if b := m.budget.Load(); b != nil {
+		return float64(f(b))
+	}
+	return 0
+}
+
+// track makes b the budget the metrics show.
+func (m *Metrics) track(b *Budget) {
+	if m != nil {
+		m.budget.Store(b)
+	}
+}
+
+func (m *Metrics) refused(reason string) {
+	if m != nil {
+		m.refusals.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *Metrics) observe(endpoint string, status, points int, start time.Time) {

@@ -102,6 +102,32 @@ func Count(body []byte) Stats {
 	return st
 }
 
+// Quoted calls fn, in order, with each point line of body as InfluxDB
+// quotes it when it refuses the line ("unable to parse '<text>': ..."):
+// without leading whitespace and without a '\n' that ends the line's own
+// bytes, which InfluxDB strips before parsing. stamped reports that Stamp
+// adds a timestamp to the line; InfluxDB then quotes text + " " + the
+// timestamp, because Stamp puts the stamp right after those bytes. It stops
+// when fn returns false. It is for error paths: the slices alias body.
+func Quoted(body []byte, fn func(text []byte, stamped bool) bool) {
+	plainBody := isPlain(body)
+	for i := 0; i < len(body); {
+		end, plain := lineEnd(body, i, plainBody)
+		line := body[i:end]
+		info := classify(line, plain)
+		if info.kind == kindPoint {
+			s := skipWS(line, 0)
+			if line[len(line)-1] == '\n' {
+				line = line[:len(line)-1]
+			}
+			if !fn(line[s:], info.stamp) {
+				return
+			}
+		}
+		i = end + 1
+	}
+}
+
 // TimeRange returns the smallest and largest timestamp of body's point
 // lines as written (in the body's precision), and how many point lines
 // carry one. Lines without a readable timestamp are left out: they are

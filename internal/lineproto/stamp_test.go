@@ -238,6 +238,69 @@ func TestOpenEnd(t *testing.T) {
 	}
 }
 
+// Quoted gives, for each point line, the text InfluxDB quotes, and that
+// text plus " <ts>" is what it quotes for the stamped line: checked
+// against the stamped body for every stamp case.
+func TestQuoted(t *testing.T) {
+	type quote struct {
+		text    string
+		stamped bool
+	}
+	cases := []struct {
+		name, body string
+		want       []quote
+	}{
+		{"plain", "a f=1\nb f=2 5\n", []quote{{"a f=1", true}, {"b f=2 5", false}}},
+		{"leading whitespace and comments", "  a f=1\n# c\n\n\t\x00b f=\n", []quote{{"a f=1", true}, {"b f=", true}}},
+		{"malformed lines", "a\nb,t=1 \n", []quote{{"a", false}, {"b,t=1 ", false}}},
+		{"escaped newline ends the line's bytes", "a f=1\\\n", []quote{{"a f=1\\", false}}},
+		{"body ends inside a quote", " =\" 0=0\n", []quote{{"=\" 0=0", true}}},
+		{"CRLF", "a f=1\r\n", []quote{{"a f=1\r", true}}},
+	}
+	for _, c := range cases {
+		var got []quote
+		Quoted([]byte(c.body), func(text []byte, stamped bool) bool {
+			got = append(got, quote{string(text), stamped})
+			return true
+		})
+		if len(got) != len(c.want) {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%s: line %d: got %+v, want %+v", c.name, i, got[i], c.want[i])
+			}
+		}
+	}
+	// The stamped text of each line is its quote plus " <ts>".
+	for _, c := range stampCases {
+		stamped, _ := Stamp(nil, []byte(c.in), testTS)
+		var want []string
+		Quoted(stamped, func(text []byte, _ bool) bool { want = append(want, string(text)); return true })
+		i := 0
+		Quoted([]byte(c.in), func(text []byte, s bool) bool {
+			got := string(text)
+			if s {
+				got += " 1700000000"
+			}
+			if i >= len(want) || got != want[i] {
+				t.Errorf("%s: line %d quoted %q after stamping, want %q", c.name, i, want, got)
+			}
+			i++
+			return true
+		})
+		if i != len(want) {
+			t.Errorf("%s: %d quoted lines before stamping, %d after", c.name, i, len(want))
+		}
+	}
+	n := 0
+	Quoted([]byte("a f=1\nb f=2\n"), func([]byte, bool) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("Quoted went on after fn returned false: %d calls", n)
+	}
+}
+
 func TestTimeRange(t *testing.T) {
 	body := []byte("a v=1 30\n# comment 1\nb,t=x v=\"q 5\" -7\n\nc v=2\nd v=3 12\nbad v= 99\n")
 	lo, hi, n := TimeRange(body)

@@ -36,8 +36,10 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	keep("cq-backfill", cfg.CQBackfill == old.CQBackfill)
 	cfg.CQBackfill = old.CQBackfill
 	keep("log.format", cfg.Log.Format == old.Log.Format)
+	keep("write-memory-budget-mb", cfg.WriteMemoryBudgetMB == old.WriteMemoryBudgetMB)
 	keep("[[udp]] sections", reflect.DeepEqual(cfg.UDP, old.UDP))
 	cfg.DataDir, cfg.Sync, cfg.SyncInterval, cfg.Log.Format = old.DataDir, old.Sync, old.SyncInterval, old.Log.Format
+	cfg.WriteMemoryBudgetMB = old.WriteMemoryBudgetMB // the budget is shared by requests in flight
 	cfg.UDP = old.UDP
 
 	byName := make(map[string]*listener, len(s.listeners))

@@ -53,6 +53,9 @@ type Server struct {
 	relayMetrics  *relay.Metrics
 	ingestMetrics *ingest.Metrics
 	queryMetrics  *query.Metrics
+	// writeBudget bounds the memory of writes in flight on every
+	// listener together: one process, one memory.
+	writeBudget *ingest.Budget
 
 	// mu serialises what changes cfg and listeners (New, Reload, Run's
 	// shutdown). Request handlers never take it: they read the snapshot
@@ -84,6 +87,7 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 		s.connsRefused)
 	s.relayMetrics = relay.NewMetrics(s.reg)
 	s.ingestMetrics = ingest.NewMetrics(s.reg)
+	s.writeBudget = ingest.NewBudget(int64(cfg.WriteMemoryBudgetMB)<<20, s.ingestMetrics)
 	s.queryMetrics = query.NewMetrics(s.reg)
 	s.status = status.New(status.Options{Version: opts.Version, Sources: s.statusSources,
 		AcceptedPoints: s.ingestMetrics.AcceptedPoints})
@@ -166,6 +170,7 @@ func (s *Server) buildHandlers(l *listener, cfg *config.Config, hc config.HTTPCo
 		MaxBodySize:            cfg.MaxBodySize,
 		DefaultRetentionPolicy: hc.DefaultRetentionPolicy,
 		Consistency:            consistency,
+		Budget:                 s.writeBudget,
 		Logger:                 s.opts.Logger,
 		Metrics:                s.ingestMetrics,
 	})

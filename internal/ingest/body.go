@@ -1,0 +1,166 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// buffer holds body bytes; the pointer is what the pools keep, so putting
+// one back allocates nothing.
+type buffer struct{ b []byte }
+
+// bufClasses are the capacities of pooled buffers. A request takes the
+// smallest that fits, so a small write neither holds nor is charged for a
+// large buffer. Larger buffers are allocated to size and dropped after
+// use: pooling them would pin the memory of a burst of large writes for
+// the life of the process.
+var bufClasses = [...]int{64 << 10, 256 << 10, 1 << 20, 4 << 20}
+
+var bufPools [len(bufClasses)]sync.Pool
+
+// newBuffer returns an empty buffer with room for at least n bytes: a
+// pooled one of the smallest class that fits, or a new one of n bytes.
+// The caller has reserved cap(b) (see bufferCap) from its lease.
+func newBuffer(n int) *buffer {
+	for i, c := range bufClasses {
+		if n <= c {
+			if p, _ := bufPools[i].Get().(*buffer); p != nil {
+				p.b = p.b[:0]
+				return p
+			}
+			return &buffer{b: make([]byte, 0, c)}
+		}
+	}
+	return &buffer{b: make([]byte, 0, n)}
+}
+
+// bufferCap is the capacity newBuffer(n) returns: what a lease reserves
+// before asking for it.
+func bufferCap(n int) int {
+	for _, c := range bufClasses {
+		if n <= c {
+			return c
+		}
+	}
+	return n
+}
+
+// freeBuffer puts a pooled-size buffer back; others are left to the
+// collector.
+func freeBuffer(p *buffer) {
+	for i, c := range bufClasses {
+		if cap(p.b) == c {
+			bufPools[i].Put(p)
+			return
+		}
+	}
+}
+
+// errTooLarge is a body over the limit.
+var errTooLarge = errors.New("Request Entity Too Large")
+
+// gzipState is charged for a gzip reader's own state (its 32 KiB window
+// and tables), so that many concurrent gzip writes are bounded too.
+const gzipState = 64 << 10
+
+// readBody reads the request body, inflating it when it is gzipped, into
+// a buffer whose every growth is reserved from l before it is allocated.
+// It returns the buffer (its bytes in buf.b) or the error to answer with:
+// errTooLarge over the limit, a lease error when the budget refuses, or a
+// read or gzip error (400, with InfluxDB's text). On error, what it
+// reserved stays on l until the caller closes it.
+func readBody(r *http.Request, limit int64, l *lease) (*buffer, error) {
+	gzipped := r.Header.Get("Content-Encoding") == "gzip"
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	var src io.Reader = r.Body
+	size := int64(64 << 10) // unknown length: start small, grow by doubling
+	if gzipped {
+		if err := l.reserve(gzipState); err != nil {
+			return nil, err
+		}
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		defer gz.Close()
+		src = gz
+		if r.ContentLength > 0 {
+			size = max(size, 4*r.ContentLength) // line protocol inflates 5-30 times
+		}
+	} else if r.ContentLength >= 0 {
+		// One byte more than the body, so the read that finds EOF has
+		// room and the buffer never grows.
+		size = r.ContentLength + 1
+	}
+	// limit+1 bytes tell a body over the limit from one at it.
+	size = min(size, limit+1)
+	if err := l.reserve(int64(bufferCap(int(size)))); err != nil {
+		return nil, err
+	}
+	buf := newBuffer(int(size))
+	for {
+		if len(buf.b) == cap(buf.b) {
+			if int64(len(buf.b)) > limit {
+				freeBuffer(buf)
+				return nil, errTooLarge
+			}
+			next, err := grow(buf, limit, l)
+			if err != nil {
+				freeBuffer(buf)
+				return nil, err
+			}
+			buf = next
+		}
+		n, err := src.Read(buf.b[len(buf.b):cap(buf.b)])
+		buf.b = buf.b[:len(buf.b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			freeBuffer(buf)
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, errTooLarge
+			}
+			return nil, err
+		}
+	}
+	if int64(len(buf.b)) > limit {
+		freeBuffer(buf)
+		return nil, errTooLarge
+	}
+	if gzipped {
+		l.release(gzipState) // the reader is done with its window
+	}
+	return buf, nil
+}
+
+// grow moves a full buffer into one twice its size (at most limit+1
+// bytes), reserving the new one before it is allocated and releasing the
+// old one after the copy.
+func grow(buf *buffer, limit int64, l *lease) (*buffer, error) {
+	size := min(2*int64(cap(buf.b)), limit+1)
+	if err := l.reserve(int64(bufferCap(int(size)))); err != nil {
+		return nil, err
+	}
+	next := newBuffer(int(size))
+	next.b = append(next.b, buf.b...)
+	l.release(int64(cap(buf.b)))
+	freeBuffer(buf)
+	return next, nil
+}
+
+// stampedCap bounds the length of body once stamped with a timestamp of
+// tsLen digits: every line may gain a space and the timestamp.
+func stampedCap(body []byte, tsLen int) int {
+	return len(body) + (bytes.Count(body, []byte{'\n'})+1)*(tsLen+1)
+}
