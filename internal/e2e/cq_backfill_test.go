@@ -214,3 +214,68 @@ func atPhase(every, phase time.Duration) {
 	wait := (int64(phase) - now%int64(every) + int64(every)) % int64(every)
 	time.Sleep(time.Duration(wait))
 }
+
+// waitBackfillState waits until backend name's backfill is in state.
+func waitBackfillState(t *testing.T, g *gate, name, state string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r := do(t, http.MethodGet, g.url+"/health", "")
+		if strings.Contains(r.Body, `"state": "`+state+`"`) || strings.Contains(r.Body, `"state":"`+state+`"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %s's backfill not %s after %v: %s", name, state, within, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A kill -9 of influxgate in the middle of a backfill loses nothing: the
+// backfill record is still at the backend's cursor, and runs again after
+// the restart. A fake proxy in front of b slows its /query answers so
+// that the backfill is still running when the kill comes.
+func TestCQBackfillSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	a, b := cqBackends(t)
+	pb := newFakeFaultProxy(t, "b", b.URL())
+	p := newProcGate(t, func(dataDir, addr string) string {
+		return fmt.Sprintf(`data-dir = %q
+write-timeout = "5s"
+[[http]]
+name = "http"
+bind-addr = %q
+output = [
+  { name = "a", location = %q, max-delay-interval = "1s", timeout = "10s" },
+  { name = "b", location = %q, max-delay-interval = "1s", timeout = "10s" },
+]
+`, dataDir, addr, a.WriteURL(), pb.WriteURL())
+	})
+	g := p.asGate()
+	g.mustQuery(t, "CREATE DATABASE db")
+	g.mustQuery(t, `CREATE CONTINUOUS QUERY cq ON db RESAMPLE FOR 6s BEGIN SELECT mean(v) AS v, count(v) AS n INTO db.autogen.m_2s FROM db.autogen.m GROUP BY time(2s) END`)
+	g.mustQuery(t, `CREATE CONTINUOUS QUERY cq2 ON db RESAMPLE FOR 6s BEGIN SELECT max(v) AS v INTO db.autogen.m_max FROM db.autogen.m GROUP BY time(2s) END`)
+	w := startLiveWriter(t, g, "db=db", func(i int) string { return fmt.Sprintf("m v=%d\n", i) })
+	time.Sleep(3 * time.Second)
+	b.Stop(t)
+	time.Sleep(6 * time.Second)
+	pb.set(fault{Mode: modeDelay, Delay: 2 * time.Second, Path: "/query"})
+	b.Restart(t)
+	waitBackfillState(t, g, "b", "running", 30*time.Second)
+	p.kill()
+	pb.set(fault{})
+	p.start()
+	time.Sleep(3 * time.Second)
+	w.halt()
+	g.waitCaughtUp(t, 30*time.Second)
+	waitBackfilled(t, g, "b", 1, 30*time.Second)
+	time.Sleep(7 * time.Second)
+	before := w.lastAt.Load() - int64(2*time.Second)
+	for _, m := range []string{"m_2s", "m_max"} {
+		want, got := cqResults(t, a, "db", m, before), cqResults(t, b, "db", m, before)
+		if len(want) < 5 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+			t.Errorf("%s after a kill -9 during the backfill:\n a (%d rows): %s\n b (%d rows): %s", m,
+				len(want), clip(strings.Join(want, " | ")), len(got), clip(strings.Join(got, " | ")))
+		}
+	}
+}

@@ -167,4 +167,16 @@ func TestStatusPageInBrowserShowsDownBackendWithGrowingBacklog(t *testing.T) {
 	if second["a"].state != "live" {
 		t.Errorf("second load: backend a shown as %q, want live", second["a"].state)
 	}
+
+	// b comes back, replays what it missed and, having received it late,
+	// gets its continuous queries recomputed: the card says so.
+	b.Restart(t)
+	g.waitCaughtUp(t, 30*time.Second)
+	waitBackfilled(t, g, "b", 1, 30*time.Second)
+	third := pageBackends(t, renderedDOM(t, chromium, g.url+"/", 3*time.Second))
+	if m := cqBackfillRE.FindStringSubmatch(third["b"].html); m == nil || !strings.HasPrefix(m[1], "idle (1 run") {
+		t.Errorf("the card of b after its replay shows CQ backfill %q, want idle after 1 run:\n%s", m, clip(third["b"].html))
+	}
 }
+
+var cqBackfillRE = regexp.MustCompile(`data-field="cq-backfill">([^<]*)<`)

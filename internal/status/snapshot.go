@@ -65,9 +65,24 @@ type Backend struct {
 	// backend (see ErrorCurrentFor): the page shows it in red then, and
 	// greyed with its age once the backend has been working for a while.
 	LastErrorCurrent bool `json:"last_error_current,omitempty"`
+	// Backfill is the continuous-query backfill of the backend; absent
+	// when cq-backfill = false.
+	Backfill *Backfill `json:"cq_backfill,omitempty"`
+	// CursorNote says why delivery did not resume at the stored cursor.
+	CursorNote string `json:"cursor_note,omitempty"`
 	// History of the backlog and of the delivery rate.
 	BacklogHistory   []*float64 `json:"backlog_records_history"`
 	DeliveredHistory []*float64 `json:"delivered_points_per_second_history"`
+}
+
+// Backfill is a backend's continuous-query backfill.
+type Backfill struct {
+	State     string     `json:"state"` // idle, pending, queued, running
+	Runs      uint64     `json:"runs"`
+	Failures  uint64     `json:"failures"`
+	LastRunAt *time.Time `json:"last_run_at,omitempty"`
+	Intervals int64      `json:"last_intervals"`
+	LastError string     `json:"last_error,omitempty"`
 }
 
 // TrendSpan is how far back BacklogTrend looks.
@@ -129,6 +144,15 @@ func backendOf(listener string, b relay.BackendStats, hist []sample, now time.Ti
 	if !b.DivergedSince.IsZero() {
 		t := b.DivergedSince.UTC()
 		out.DivergedSince = &t
+	}
+	out.CursorNote = b.CursorNote
+	if bf := b.Backfill; bf != nil {
+		out.Backfill = &Backfill{State: bf.State, Runs: bf.Runs, Failures: bf.Failures,
+			Intervals: bf.Last.Intervals, LastError: bf.Last.Error}
+		if !bf.Last.At.IsZero() {
+			t := bf.Last.At.UTC()
+			out.Backfill.LastRunAt = &t
+		}
 	}
 	if !b.LastErrorAt.IsZero() {
 		t := b.LastErrorAt.UTC()
