@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -158,6 +159,7 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 	refs := (*refsp)[:0]
 	var key, lastKey []byte
 	var lastTo, union uint64
+	var sizes [64]int // bytes per shard position, to size the parts once
 	body := rec.Body
 	lineproto.Lines(body, func(line []byte) bool {
 		if !lineproto.IsPoint(line) {
@@ -172,6 +174,9 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 		}
 		refs = append(refs, lineRef{start: start, end: start + len(line), to: to})
 		union |= to
+		for t := to; t != 0; t &= t - 1 {
+			sizes[bits.TrailingZeros64(t)] += len(line) + 1
+		}
 		return true
 	})
 	*refsp = refs
@@ -180,7 +185,7 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 	}
 	if union&(union-1) == 0 {
 		// One shard: the whole record, as it is.
-		return []Part{{Shard: s.shards[bitIndex(union)], Rec: *rec}}, nil
+		return []Part{{Shard: s.shards[bits.TrailingZeros64(union)], Rec: *rec}}, nil
 	}
 	var parts []Part
 	openEnd := rec.Flags&record.FlagOpenEnd != 0
@@ -189,7 +194,7 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 		if union&bit == 0 {
 			continue
 		}
-		var b []byte
+		b := make([]byte, 0, sizes[i])
 		lines := 0
 		last := false
 		for j, ref := range refs {
@@ -212,15 +217,6 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 		parts = append(parts, p)
 	}
 	return parts, nil
-}
-
-func bitIndex(b uint64) int {
-	i := 0
-	for b > 1 {
-		b >>= 1
-		i++
-	}
-	return i
 }
 
 // WriteParts appends every part to its shard's log, then awaits each and
