@@ -42,10 +42,22 @@ func (p *Pending) AddWrite(rec *record.Record) {
 	lo, hi = saturatingMul(lo, scale), saturatingMul(hi, scale)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := [2]string{rec.DB, rec.RP}
+	p.addLocked(rec.DB, rec.RP, lo, hi)
+}
+
+// AddSpan notes a span of point times (Unix ns) for a database and
+// retention policy directly: the recent past of a backend found down.
+func (p *Pending) AddSpan(db, rp string, from, to int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.addLocked(db, rp, from, to)
+}
+
+func (p *Pending) addLocked(db, rp string, lo, hi int64) {
+	k := [2]string{db, rp}
 	r := p.ranges[k]
 	if r == nil {
-		p.ranges[k] = &Range{DB: rec.DB, RP: rec.RP, From: lo, To: hi}
+		p.ranges[k] = &Range{DB: db, RP: rp, From: lo, To: hi}
 	} else {
 		r.From, r.To = min(r.From, lo), max(r.To, hi)
 	}

@@ -35,6 +35,10 @@ type cqBackfill struct {
 
 	queued atomic.Uint64 // index of a backfill record logged and not run yet; 0 = none
 
+	// recent holds, per database and retention policy, when the backend
+	// last accepted a write for it (worker goroutine only).
+	recent map[[2]string]time.Time
+
 	mu      sync.Mutex
 	running bool
 	last    BackfillRun
@@ -103,6 +107,43 @@ func (w *worker) noteLate(recs []pending) {
 		case record.KindQuery:
 			w.cq.pending.AddStatement(rec)
 		}
+	}
+}
+
+// downLookback is how far before a backend is found down its continuous
+// queries may have missed a run, on top of max-delay-interval (how long
+// finding it down can take): the interval in progress when it stopped,
+// and one that ended just before, whose run was still due.
+const downLookback = 10 * time.Second
+
+// noteDelivered remembers that the backend accepted a write for rec's
+// database and retention policy now.
+func (w *worker) noteDelivered(rec *record.Record) {
+	if w.cq == nil || rec.Kind != record.KindWrite {
+		return
+	}
+	if w.cq.recent == nil {
+		w.cq.recent = make(map[[2]string]time.Time)
+	}
+	w.cq.recent[[2]string{rec.DB, rec.RP}] = time.Now()
+}
+
+// noteDown adds, when the backend is found down, the recent past of every
+// database it was receiving writes for: a server that stops never runs its
+// continuous queries over the interval in progress, even though it had
+// received those points on time.
+func (w *worker) noteDown() {
+	if w.cq == nil {
+		return
+	}
+	now := time.Now()
+	from := now.Add(-downLookback - w.maxDelay)
+	for k, at := range w.cq.recent {
+		if at.Before(from) {
+			delete(w.cq.recent, k)
+			continue
+		}
+		w.cq.pending.AddSpan(k[0], k[1], from.UnixNano(), now.UnixNano())
 	}
 }
 

@@ -84,6 +84,7 @@ func (w *worker) accepted(recs []pending, res *backend.Result) {
 		w.verdicts.report(recs[i].idx, w.bit, res)
 		w.delivered.Add(uint64(recs[i].rec.Lines))
 	}
+	w.noteDelivered(&recs[0].rec) // a batch has one destination
 }
 
 // sendEach sends the parts one after the other.

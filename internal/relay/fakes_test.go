@@ -25,6 +25,10 @@ type memLog struct {
 
 func (l *memLog) append(t testing.TB, rec record.Record) uint64 {
 	t.Helper()
+	return l.appendRecord(rec)
+}
+
+func (l *memLog) appendRecord(rec record.Record) uint64 {
 	data := rec.AppendEncode(nil)
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -340,6 +340,7 @@ func (w *worker) setState(s State, errText string) {
 	switch s {
 	case StateDown:
 		w.log.Warn("backend down; writes queue in the log", "error", errText)
+		w.noteDown()
 	case StateReplaying:
 		w.log.Info("backend replaying its backlog", "backlog_records", w.source.LastIndex()+1-w.next.Load())
 	case StateLive:
