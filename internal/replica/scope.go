@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/lineproto"
 )
 
 // Scopes: the part of a database's data that a sharded listener places as
@@ -140,12 +141,6 @@ func ListScopes(ctx context.Context, c *backend.Client, tag string, o ScopeOptio
 			for _, v := range values {
 				out = append(out, Scope{Database: db, Measurement: m, Tag: tag, Value: v})
 			}
-			without := Scope{Database: db, Measurement: m, Tag: tag}
-			if ok, err := s.hasSeries(ctx, without); err != nil {
-				return nil, err
-			} else if ok {
-				out = append(out, without)
-			}
 		}
 	}
 	slices.SortFunc(out, func(a, b Scope) int {
@@ -154,26 +149,25 @@ func ListScopes(ctx context.Context, c *backend.Client, tag string, o ScopeOptio
 	return out, nil
 }
 
-// tagValues lists the values of tag in m's series.
+// tagValues lists the values of tag in m's series, with "" when some
+// series have no such tag, from the series keys (SHOW SERIES): SHOW TAG
+// VALUES goes on listing a value after DELETE removed its last series
+// (observed on 1.6.7), which would make a deleted key look present.
 func (s *server) tagValues(ctx context.Context, db, m, tag string) ([]string, error) {
-	res, err := s.query(ctx, db, "SHOW TAG VALUES ON "+quoteIdent(db)+" FROM "+quoteIdent(m)+" WITH KEY = "+quoteIdent(tag))
+	res, err := s.query(ctx, db, "SHOW SERIES ON "+quoteIdent(db)+" FROM "+quoteIdent(m))
 	if isNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, se := range res.Series {
-		for _, row := range se.Values {
-			if len(row) >= 2 {
-				if v, ok := row[1].(string); ok && v != "" {
-					out = append(out, v)
-				}
-			}
-		}
+	seen := map[string]bool{}
+	for _, key := range firstColumn(res) {
+		_, tags := lineproto.Key([]byte(key))
+		v, _ := lineproto.TagValue(tags, []byte(tag))
+		seen[string(v)] = true
 	}
-	return out, nil
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // hasSeries reports whether the index holds a series of sc (in any

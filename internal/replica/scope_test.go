@@ -171,6 +171,14 @@ func TestScopesCopyCompareDelete(t *testing.T) {
 		if gotA := a.Points(t, "db"); len(gotA) != 10*3+10+10 || slices.ContainsFunc(gotA, inScope) {
 			t.Errorf("a after the deletes holds %d points, want the 50 of the other scopes: %q", len(gotA), gotA)
 		}
+		// A deleted key is no longer listed (SHOW TAG VALUES would still
+		// list it).
+		after, err := ListScopes(ctx, ca, "customer", o)
+		if err != nil || len(after) != len(scopes)-2 || slices.ContainsFunc(after, func(s Scope) bool {
+			return s.Measurement == "orders" && (s.Value == "" || s.Value == `it\'s`)
+		}) {
+			t.Errorf("scopes after the deletes: %v %v", after, err)
+		}
 		if q, err := DeleteScope(ctx, ca, Scope{Database: "db", Measurement: "my m"}, o); err != nil || q != `DROP MEASUREMENT "my m"` {
 			t.Errorf("drop: %q %v", q, err)
 		}
