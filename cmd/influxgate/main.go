@@ -4,7 +4,7 @@
 //	influxgate -config FILE              run (as influxdb-relay is started)
 //	influxgate run -config FILE          the same
 //	influxgate check-config -config FILE validate; exit 1 listing every problem
-//	influxgate dead-letter|verify|resync see influxgate -h
+//	influxgate dead-letter|verify|resync|rebalance  see influxgate -h
 //	influxgate version                   (or -version, --version)
 //	influxgate -h                        every command and the run flags
 //

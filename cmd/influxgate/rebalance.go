@@ -26,7 +26,6 @@ import (
 // resumes).
 func rebalanceCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rebalance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file with the shards the data must end on")
 	listener := fs.String("listener", "", "the sharded [[http]] listener (needed when several are sharded)")
 	dryRun := fs.Bool("dry-run", false, "list the keys that would move, with their point counts, and change nothing")
@@ -43,8 +42,8 @@ func rebalanceCmd(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 5, "listings of the keys before keys that cannot move are reported")
 	retry := fs.Duration("retry", 5*time.Second, "wait before trying again a key or a backend that failed")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on one query")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: influxgate rebalance -config FILE [-listener NAME] [-dry-run] [-rate N]")

@@ -88,3 +88,25 @@ func TestVerifyResyncPerShard(t *testing.T) {
 		t.Fatal("s2b does not hold s2a's points")
 	}
 }
+
+func TestRebalanceCommandUsage(t *testing.T) {
+	a := testinflux.Start(t, testinflux.Options{})
+	plain := replicaConfig(t, t.TempDir(), []string{"a", "b"}, a, a)
+	sharded := shardedReplicaConfig(t, t.TempDir(), []*testinflux.Server{a})
+	rebalanceOf := func(args []string, o, e *strings.Builder) int { return rebalanceCmd(args, o, e) }
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{nil, "usage: influxgate rebalance"},
+		{[]string{"-config", plain}, "no [[http]] listener is sharded"},
+		{[]string{"-config", sharded, "-listener", "x"}, `no sharded [[http]] listener named "x"`},
+		{[]string{"-config", sharded, "-settle", "1s"}, "-settle at least 2s"},
+		{[]string{"-config", sharded}, "has no placement recorded"},
+	} {
+		code, _, errOut := runReplicaCmd(t, rebalanceOf, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: want exit 2 and %q", tc.args, tc.msg)
+		}
+	}
+}
