@@ -37,7 +37,7 @@ func rebalanceCmd(args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 5000, "lines per write to a new replica")
 	chunk := fs.Int("chunk-size", 10000, "rows per chunk of the old replica's answers")
 	passes := fs.Int("passes", 3, "comparisons of a key after its copy, copying again what differs in between")
-	recheck := fs.Duration("recheck", 2*time.Second, "wait before comparing a differing bucket once more (0: no second look)")
+	recheck := fs.Duration("recheck", 250*time.Millisecond, "wait before comparing a differing bucket once more (0: no second look)")
 	settle := fs.Duration("settle", 3*time.Second, "wait after a key is moved before its old copy is deleted (at least two of influxgate's one-second polls)")
 	rounds := fs.Int("rounds", 5, "listings of the keys before keys that cannot move are reported")
 	retry := fs.Duration("retry", 5*time.Second, "wait before trying again a key or a backend that failed")

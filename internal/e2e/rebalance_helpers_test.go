@@ -166,7 +166,7 @@ func (c *rebalanceCluster) startRebalance(args ...string) (cmd *exec.Cmd, wait f
 			c.t.Fatalf("influxgate rebalance did not finish within 4 minutes:\n%s", clip(out.String()))
 		}
 		code := cmd.ProcessState.ExitCode()
-		c.t.Logf("influxgate rebalance %s -> %d:\n%s", strings.Join(cmd.Args[4:], " "), code, clip(out.String()))
+		c.t.Logf("influxgate rebalance %s -> %d:\n%s", strings.Join(cmd.Args[4:], " "), code, out.String())
 		return code, out.String()
 	}
 }

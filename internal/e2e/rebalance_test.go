@@ -284,3 +284,57 @@ func TestRebalanceRetiresAShard(t *testing.T) {
 		t.Fatal(c.owners())
 	}
 }
+
+// The rebalance killed with SIGKILL again and again, at moments that
+// fall in each of its phases (schema, waiting for influxgate, copying,
+// the settle wait, deleting, finishing), with influxgate killed and
+// restarted under one of the runs, under a write load: the last run
+// finishes, and every point is in place.
+func TestRebalanceSurvivesKill9AtAnyMoment(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	c := newRebalanceCluster(t, "measurement", "db", []string{"s1", "s2", "s3"}, 2)
+	g := c.gate.asGate()
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Hour).UnixNano()
+	want := map[string]string{}
+	var body []string
+	for m := 0; m < 60; m++ {
+		for p := 0; p < 3; p++ {
+			body = append(body, fmt.Sprintf("m%03d,host=h%d v=%di %d", m, p, m*10+p, base-int64(p+1)*int64(time.Hour)))
+		}
+	}
+	g.mustWrite(t, "db=db", strings.Join(body, "\n"))
+	for _, l := range body {
+		want[pointKey(l)] = l
+	}
+	g.waitCaughtUp(t, 30*time.Second)
+	load := startLoad(t, c.gate.url, want, measurementLoad(base, 60))
+	c.configure([]string{"s1", "s2", "s3"})
+	c.restart()
+
+	state := filepath.Join(c.listenerDir(), "rebalance", "state")
+	for i, after := range []time.Duration{300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond,
+		2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second} {
+		if _, err := os.Stat(state); err != nil {
+			break // finished
+		}
+		cmd, wait := c.startRebalance()
+		time.Sleep(after / 2)
+		if i == 2 {
+			c.gate.kill()
+			c.gate.start()
+		}
+		time.Sleep(after / 2)
+		_ = cmd.Process.Kill()
+		code, _ := wait()
+		done, cleared := c.movedKeys()
+		t.Logf("run %d killed after %s (exit %d): %d keys done, %d cleared", i+1, after, code, done, cleared)
+	}
+	code, out := c.rebalance()
+	load.finish()
+	if code != 0 || !strings.Contains(out, "every key is on its owner") {
+		t.Fatalf("last run: %d", code)
+	}
+	c.checkInPlace(want)
+	t.Logf("test took %s", time.Since(start).Round(time.Millisecond))
+}

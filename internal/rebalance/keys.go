@@ -209,9 +209,17 @@ func (e *engine) moveKey(ctx context.Context, t task) error {
 		return err
 	}
 	if len(old.clients) > 1 {
-		diffs, err := replica.CompareScope(ctx, old.clients, t.sc, e.sopts)
-		if err != nil {
-			return err
+		// A write of the key on its way to the replicas makes them differ
+		// for a moment; a replica behind or missing data differs longer.
+		var diffs []replica.Difference
+		for attempt := 0; attempt < 3; attempt++ {
+			var err error
+			if diffs, err = replica.CompareScope(ctx, old.clients, t.sc, e.sopts); err != nil {
+				return err
+			}
+			if len(diffs) == 0 {
+				break
+			}
 		}
 		if len(diffs) > 0 {
 			return &problem{fmt.Sprintf("the replicas of shard %s (%s) differ on it (%s): one is behind (see /health) or misses data (influxgate verify -shard %s)",
