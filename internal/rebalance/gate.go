@@ -141,23 +141,7 @@ func (g *gate) delivered(ctx context.Context, shards []string, t time.Time) erro
 		case !g.knows(h):
 			behind = append(behind, fmt.Sprintf("influxgate at %s does not serve listener %q with its shards", g.url, g.listener))
 		default:
-			seen := map[string]bool{}
-			for _, c := range h.Checks {
-				if c.Listener != g.listener || !slices.Contains(shards, c.Shard) {
-					continue
-				}
-				seen[c.Shard] = true
-				oldest := asked.Add(-time.Duration(c.BacklogAge * float64(time.Second)))
-				if c.BacklogRecs > 0 && (c.BacklogAge <= 0 || !oldest.After(t)) {
-					behind = append(behind, fmt.Sprintf("%s (shard %s, %s): %d records behind, the oldest %.1fs old",
-						c.Name, c.Shard, c.State, c.BacklogRecs, c.BacklogAge))
-				}
-			}
-			for _, s := range shards {
-				if !seen[s] {
-					behind = append(behind, fmt.Sprintf("influxgate at %s has no shard %q", g.url, s))
-				}
-			}
+			behind = g.behind(h, asked, shards, t)
 		}
 		if len(behind) == 0 {
 			return nil
@@ -168,6 +152,35 @@ func (g *gate) delivered(ctx context.Context, shards []string, t time.Time) erro
 			return err
 		}
 	}
+}
+
+// behind lists the backends of the shards named that may still have to
+// receive a record logged before t, according to the answer h to a
+// request sent at asked. The age of a backlog's oldest record is measured
+// when influxgate answers, after asked, so asked minus the age is at or
+// before the record's arrival: a record counted as arrived after t did.
+// A backlog whose oldest record's age is unknown (0: the replay has not
+// read it yet) counts as behind.
+func (g *gate) behind(h health, asked time.Time, shards []string, t time.Time) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range h.Checks {
+		if c.Listener != g.listener || !slices.Contains(shards, c.Shard) {
+			continue
+		}
+		seen[c.Shard] = true
+		oldest := asked.Add(-time.Duration(c.BacklogAge * float64(time.Second)))
+		if c.BacklogRecs > 0 && (c.BacklogAge <= 0 || !oldest.After(t)) {
+			out = append(out, fmt.Sprintf("%s (shard %s, %s): %d records behind, the oldest %.1fs old",
+				c.Name, c.Shard, c.State, c.BacklogRecs, c.BacklogAge))
+		}
+	}
+	for _, s := range shards {
+		if !seen[s] {
+			out = append(out, fmt.Sprintf("influxgate at %s has no shard %q", g.url, s))
+		}
+	}
+	return out
 }
 
 // sleep waits d or until ctx is done.
