@@ -121,6 +121,9 @@ type unit struct {
 	listing   []int               // the backends whose SHOW MEASUREMENTS lists m
 	types     map[string][]string // field types, for rendering and float sums
 	rng       span                // the data's time range
+	// cond limits the unit to some of m's series (a Scope's tag
+	// condition); "" takes them all.
+	cond string
 }
 
 // Verify compares the replicas: databases, retention policies (name,
@@ -362,7 +365,7 @@ func dataRange(ctx context.Context, bs []*server, u *unit, start, end time.Time)
 	var mu sync.Mutex
 	found := span{maxTime + 1, minTime}
 	err := eachBackend(ctx, u.members, func(ctx context.Context, i int) error {
-		first, last, ok, err := bs[i].timeRange(ctx, u.db, u.rp, u.m)
+		first, last, ok, err := bs[i].timeRange(ctx, u.db, u.rp, u.m, u.cond)
 		if err != nil || !ok {
 			return err
 		}
