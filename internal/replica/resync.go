@@ -226,6 +226,10 @@ func (r *resyncer) run(ctx context.Context) error {
 			return nil
 		}
 		fmt.Fprintf(r.o.Out, "comparison pass %d: %d bucket(s) differ (writes during the copy?); copying them again\n", pass, len(diffs))
+		for _, d := range diffs {
+			fmt.Fprintf(r.o.Out, "  %s.%s.%s %s: %s\n", d.u.db, d.u.rp, d.u.m, time.Unix(0, d.diff.start).UTC().Format(time.RFC3339),
+				d.diff.describe(memberNames(r.bs, []int{0, 1})))
+		}
 		if err := r.copy(ctx, "re-copy", jobs, false); err != nil {
 			return err
 		}

