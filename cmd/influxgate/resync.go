@@ -92,7 +92,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 		Source: bs[0], Target: bs[1], Database: *db, Start: startT, End: endT,
 		Bucket: *bucket, Concurrency: *concurrency, BatchSize: *batch, ChunkSize: *chunk, Rate: *rate,
 		Passes: *passes, Recheck: *recheck, Requests: replica.Requests{QueryTimeout: *timeout}, StatePath: set.StatePath(cfg.DataDir, src.Name, dst.Name),
-		Restart: *restart, Progress: replica.NewBar(stderr, tty), Out: stdout,
+		Restart: *restart, Progress: replica.NewBar(stderr, tty), Out: stdout, CQBackfill: cfg.CQBackfill,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "influxgate resync %s -> %s: %v\n", src.Name, dst.Name, err)

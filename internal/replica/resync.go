@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/backfill"
 )
 
 // ResyncOptions configure Resync.
@@ -56,6 +57,14 @@ type ResyncOptions struct {
 	Progress Progress
 	// Out receives one line per step for the operator (nil: discarded).
 	Out io.Writer
+	// CQBackfill recomputes, after the copy, the target's continuous
+	// queries over the copied range (as the daemon does for a backend that
+	// received points late), before the comparison passes. Their targets
+	// in the copied range are compared (and copied again where they
+	// differ) like any measurement; the recomputation covers what the
+	// copy does not, such as a query writing INTO a database left out by
+	// Database.
+	CQBackfill bool
 
 	limiter waiter           // tests inject one; default from Rate
 	now     func() time.Time // tests inject a clock; default time.Now
@@ -200,6 +209,11 @@ func (r *resyncer) run(ctx context.Context) error {
 		len(units), len(jobs), sumPoints(jobs), r.res.Equal, r.res.Resumed)
 	if err := r.copy(ctx, "copy", jobs, true); err != nil {
 		return err
+	}
+	if r.o.CQBackfill {
+		if err := r.backfill(ctx, units); err != nil {
+			return err
+		}
 	}
 	bucket := int64(r.o.Bucket)
 	for pass := 1; ; pass++ {
@@ -557,3 +571,35 @@ func (nopProgress) Start(string, int64) {}
 func (nopProgress) Add(int64)           {}
 func (nopProgress) BucketDone(Bucket)   {}
 func (nopProgress) Finish()             {}
+
+// backfill recomputes the target's continuous queries over the copied
+// range of every retention policy (package backfill has the rules).
+func (r *resyncer) backfill(ctx context.Context, units []unit) error {
+	ranges := map[[2]string]*backfill.Range{}
+	for _, u := range units {
+		k := [2]string{u.db, u.rp}
+		last := u.rng.to - 1 // rng.to is exclusive, Range.To inclusive
+		if rg := ranges[k]; rg == nil {
+			ranges[k] = &backfill.Range{DB: u.db, RP: u.rp, From: u.rng.from, To: last}
+		} else {
+			rg.From, rg.To = min(rg.From, u.rng.from), max(rg.To, last)
+		}
+	}
+	var spec backfill.Spec
+	for _, rg := range ranges {
+		spec.Ranges = append(spec.Ranges, *rg)
+	}
+	res, err := backfill.NewRunner(r.dst.c).Run(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("recompute continuous queries on %s: %w", r.dst.Name, err)
+	}
+	fmt.Fprintf(r.o.Out, "continuous queries recomputed on %s over the copied range: %d statement(s), %d interval(s)\n",
+		r.dst.Name, res.Statements, res.Intervals)
+	for _, f := range res.Failed {
+		fmt.Fprintf(r.o.Out, "  refused: %s\n", f)
+	}
+	if res.Skipped > 0 {
+		fmt.Fprintf(r.o.Out, "  %d interval(s) left alone: their source data is beyond its retention policy\n", res.Skipped)
+	}
+	return nil
+}

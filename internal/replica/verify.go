@@ -81,6 +81,9 @@ type Difference struct {
 	Measurement     string    // "" above the measurement level
 	Bucket          time.Time // start of the time bucket (KindData only)
 	Detail          string    // what differs, naming the backends
+	// CQ names the continuous queries that write this measurement, when it
+	// is one's target ("db.name, ..."); "" otherwise.
+	CQ string
 }
 
 // Report is the outcome of Verify.
@@ -149,6 +152,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
 	if err := v.data(ctx, units); err != nil {
 		return nil, err
 	}
+	loadCQTargets(ctx, v.bs).name(v.rep.Differences)
 	slices.SortStableFunc(v.rep.Differences, func(a, b Difference) int {
 		return cmp.Or(strings.Compare(a.Database, b.Database), strings.Compare(a.RetentionPolicy, b.RetentionPolicy),
 			strings.Compare(a.Measurement, b.Measurement), a.Bucket.Compare(b.Bucket))
