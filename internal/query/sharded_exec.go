@@ -99,6 +99,13 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 	route := p.route
 	switch sp.strays {
 	case straysByName:
+		for _, pt := range parts {
+			for _, s := range pt.res.Series {
+				if s.Name == "" {
+					return nil, refuse("this statement's answer is not per measurement, so it cannot leave out what shard %s holds of measurements in motion during a rebalance: retry when influxgate rebalance has finished", pt.shard)
+				}
+			}
+		}
 		keep = func(shard string, s *series) bool { return !route.Strays(shard, p.set.Key(sp.db, s.Name, "")) }
 	case straysByTag:
 		keep = func(shard string, s *series) bool {

@@ -242,11 +242,7 @@ func fillName(s *influxql.SelectStatement) string {
 // its sources, allowed only when every point it writes stays on the shard
 // that computes it.
 func (p *planner) planInto(s *influxql.SelectStatement) (*stmtPlan, error) {
-	db := s.Target.Measurement.Database
-	if db == "" {
-		db = p.db
-	}
-	if err := p.intoAllowed(s, db, "SELECT ... INTO", true); err != nil {
+	if err := p.intoAllowed(s, "SELECT ... INTO", true); err != nil {
 		return nil, err
 	}
 	b, _ := p.selectShards(s)
@@ -259,22 +255,20 @@ func (p *planner) planInto(s *influxql.SelectStatement) (*stmtPlan, error) {
 // shard tag, so that each point lands on the shard that computed it.
 // During a rebalance, a statement run now (now) must not read a key in
 // motion: the shard that computes it holds only part of its data.
-func (p *planner) intoAllowed(s *influxql.SelectStatement, db, what string, now bool) error {
+func (p *planner) intoAllowed(s *influxql.SelectStatement, what string, now bool) error {
 	rule := fmt.Sprintf("on a sharded listener, %s must write every point on the shard that computes it: into the same database and into the measurement it reads (the same name, or :MEASUREMENT)", what)
 	if p.tag != "" {
 		rule += fmt.Sprintf(", grouped by the shard tag (GROUP BY %s or GROUP BY *)", quoteIdent(p.tag))
 	}
 	t := s.Target.Measurement
-	if t.Database != "" && t.Database != db {
-		return refuse("%s; this one writes into database %q", rule, t.Database)
-	}
+	db := dbOfSource(t, p.db)
 	for _, src := range s.Sources {
 		m, ok := src.(*influxql.Measurement)
 		if !ok {
 			return refuse("%s; this one reads a subquery", rule)
 		}
-		if d := dbOfSource(m, db); d != db {
-			return refuse("%s; this one reads database %q", rule, d)
+		if d := dbOfSource(m, p.db); d != db {
+			return refuse("%s; this one reads database %q and writes into database %q", rule, d, db)
 		}
 		if t.Name != "" && (m.Regex != nil || m.Name != t.Name) {
 			return refuse("%s; this one writes into %q and reads %s", rule, t.Name, m)
@@ -312,7 +306,7 @@ func (p *planner) planChange(st influxql.Statement) (*stmtPlan, error) {
 		// it writes stays where it computed it.
 		save := p.db
 		p.db = s.Database
-		err := p.intoAllowed(s.Source, s.Database, "a continuous query", false)
+		err := p.intoAllowed(s.Source, "a continuous query", false)
 		p.db = save
 		if err != nil {
 			return nil, err
