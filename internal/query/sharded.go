@@ -54,7 +54,7 @@ type ShardedOptions struct {
 
 // DefaultMaxMergeBytes is the default bound on the shard answers one
 // merged query may hold in memory.
-const DefaultMaxMergeBytes = 64 << 20
+const DefaultMaxMergeBytes = 32 << 20
 
 // ShardedHandler serves /query and /api/v2/query of a sharded listener.
 type ShardedHandler struct {
@@ -273,7 +273,13 @@ func (h *ShardedHandler) perStatement(w http.ResponseWriter, r *http.Request, p 
 		w.Header().Set("X-Influxgate-Backend", strings.Join(used, ","))
 	}
 	writeAnswers(w, f, answers)
-	h.opts.Metrics.observe("query", "read", http.StatusOK, "", start)
+	class := "read"
+	for _, sp := range plans {
+		if sp.kind == planChange {
+			class = "change"
+		}
+	}
+	h.opts.Metrics.observe("query", class, http.StatusOK, "", start)
 }
 
 // joinFailed does what influxd does to the results of a failed query when
