@@ -217,8 +217,8 @@ func (h *ShardedHandler) writeError(w http.ResponseWriter, err error, start time
 		fail(w, h.opts.Metrics, "query", http.StatusBadRequest, re.Msg, start)
 	case errors.Is(err, errAnswerTooLarge):
 		fail(w, h.opts.Metrics, "query", http.StatusBadRequest, fmt.Sprintf(
-			"the shards' answers to this query exceed the %d MiB influxgate merges in memory: narrow it (a shorter time range, fewer series, LIMIT) or pin it to one shard",
-			h.opts.MaxMergeBytes>>20), start)
+			"the shards' answers to this query exceed the %s influxgate merges in memory: narrow it (a shorter time range, fewer series, LIMIT) or pin it to one shard",
+			sizeOf(h.opts.MaxMergeBytes)), start)
 	default:
 		fail(w, h.opts.Metrics, "query", http.StatusInternalServerError, err.Error(), start)
 	}
@@ -280,6 +280,14 @@ func (h *ShardedHandler) perStatement(w http.ResponseWriter, r *http.Request, p 
 		}
 	}
 	h.opts.Metrics.observe("query", class, http.StatusOK, "", start)
+}
+
+// sizeOf writes a size in MiB or KiB.
+func sizeOf(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // joinFailed does what influxd does to the results of a failed query when
