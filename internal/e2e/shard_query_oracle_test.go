@@ -314,6 +314,7 @@ func TestShardedQueriesByMeasurementMatchOneServer(t *testing.T) {
 		{q: "SELECT percentile(v, 90), stddev(v), median(n) FROM cpu, m4 GROUP BY region"},
 		{q: "SELECT derivative(mean(v), 1h) FROM cpu, m5 WHERE " + r3 + " GROUP BY time(6h)"},
 		{q: "SELECT count(v) FROM cpu, mem, m1; SELECT v FROM m2, m3 LIMIT 2; SHOW DATABASES"},
+		{q: "SHOW TAG KEYS FROM cpu LIMIT 1 OFFSET 1; SHOW SERIES FROM mem LIMIT 2 OFFSET 1; SELECT count(v) FROM cpu, m0, m1, m2"},
 		{q: "SELECT v FROM cpu, m0 WHERE host = $h AND " + r3, params: url.Values{"params": {`{"h":"h2"}`}}},
 		{q: "SELECT v, n FROM cpu, m0, m1 WHERE " + r3, params: url.Values{"epoch": {"ms"}}},
 		{q: "SELECT count(v) FROM cpu, m0 WHERE " + r12 + " GROUP BY time(1d)", params: url.Values{"epoch": {"s"}}},

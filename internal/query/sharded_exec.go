@@ -31,7 +31,9 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 		shards = []int{h.firstCaughtUp(p.all)}
 	}
 	send := sp.send
-	if send == nil {
+	if send == nil || len(shards) == 1 {
+		// One shard answers the statement as it is: the rewrites (LIMIT
+		// pushed down, aggregates in parts) are for merges.
 		send = sp.stmt
 	}
 	texts := make([]string, len(shards))
