@@ -258,10 +258,12 @@ func (h *ShardedHandler) perStatement(w http.ResponseWriter, r *http.Request, p 
 		a.res.StatementID = i
 		answers = append(answers, a)
 		if a.res.Err != "" {
-			// influxd stops after a failed statement and marks the
-			// ones it did not run (all but the last).
+			// influxd stops after a failed statement and then sends
+			// "not executed" once for each statement after it but the
+			// last, all under the failed statement's id (which is what
+			// its clients see).
 			for j := i; j < len(plans)-1; j++ {
-				answers = append(answers, &answer{res: &result{StatementID: j, Err: "not executed"}})
+				answers = append(answers, &answer{res: &result{StatementID: i, Err: "not executed"}})
 			}
 			break
 		}
