@@ -84,7 +84,7 @@ func (p *planner) fluxShard(script string) (int, error) {
 	}
 	from := -1
 	for i, t := range toks {
-		if t.kind != tokIdent || i+1 >= len(toks) || toks[i+1].text != "(" {
+		if t.kind != tokIdent || i+1 >= len(toks) || !isOpen(toks[i+1]) {
 			continue
 		}
 		qualified := i > 0 && toks[i-1].text == "."
@@ -112,10 +112,10 @@ func (p *planner) fluxShard(script string) (int, error) {
 	// The pipeline that starts at from().
 	for i := end; i+2 < len(toks) && toks[i].text == "|>"; {
 		j := i + 1
-		for j+2 < len(toks) && toks[j+1].text == "." { // pkg.fn
+		for j+3 < len(toks) && toks[j+1].text == "." { // pkg.fn
 			j += 2
 		}
-		if toks[j].kind != tokIdent || toks[j+1].text != "(" {
+		if toks[j].kind != tokIdent || !isOpen(toks[j+1]) {
 			break
 		}
 		args, next := fluxCallArgs(toks, j+1)
@@ -257,6 +257,8 @@ func fluxTokens(s string) ([]fluxToken, error) {
 	}
 	return out, nil
 }
+
+func isOpen(t fluxToken) bool { return t.kind == tokOther && t.text == "(" }
 
 func isIdentStart(c byte) bool {
 	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')

@@ -70,3 +70,20 @@ func TestFluxScript(t *testing.T) {
 		t.Error("a Flux body without its Content-Type is read as JSON, as influxd reads it")
 	}
 }
+
+func FuzzFluxShard(f *testing.F) {
+	for _, s := range []string{
+		`from(bucket: "db/autogen") |> range(start: -1h) |> filter(fn: (r) => r._measurement == "m" and r.customer == "c")`,
+		`from(bucket:"db") |> a.b.c |> filter(fn: (r) => (r["_measurement"] == "x" or "y" == r._measurement))`,
+		`from(bucket: "db") |> x.`, `from(bucket: "db") |> a.b`, `"unterminated`, `|> =~ /`, `from(`, `filter(fn: (r) => ((`,
+	} {
+		f.Add(s)
+	}
+	set := testSet(f, "tag:customer", nil)
+	f.Fuzz(func(t *testing.T, script string) {
+		pos, err := newPlanner(set, "").fluxShard(script)
+		if err == nil && (pos < 0 || pos > 1) {
+			t.Fatalf("shard %d", pos)
+		}
+	})
+}

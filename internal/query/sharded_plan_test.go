@@ -236,3 +236,31 @@ func TestPlanDuringARebalance(t *testing.T) {
 		t.Errorf("SHOW SERIES CARDINALITY during a rebalance: %v", err)
 	}
 }
+
+// Planning never panics, whatever InfluxDB's parser accepts.
+func FuzzPlan(f *testing.F) {
+	for _, q := range []string{
+		"SELECT mean(v), count(v) FROM a, /b/ WHERE k = 'x' OR k = 'y' GROUP BY time(1m), * fill(none) LIMIT 2 SLIMIT 1",
+		"SELECT max(v), h INTO db.rp.:MEASUREMENT FROM (SELECT v FROM c GROUP BY k) GROUP BY k",
+		"SHOW TAG VALUES ON db FROM m WITH KEY = k LIMIT 1 OFFSET 2; SHOW SERIES CARDINALITY; DROP MEASUREMENT m",
+		"CREATE CONTINUOUS QUERY c ON db BEGIN SELECT sum(v) INTO m FROM m GROUP BY time(1h), k END; DELETE FROM m",
+		"EXPLAIN SELECT * FROM a, b; KILL QUERY 1; SHOW DATABASES",
+	} {
+		f.Add(q)
+	}
+	sets := []*shard.Set{testSet(f, "measurement", nil), testSet(f, "tag:k", nil)}
+	f.Fuzz(func(t *testing.T, q string) {
+		parsed, err := influxql.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		for _, set := range sets {
+			p := newPlanner(set, "db")
+			for _, st := range parsed.Statements {
+				if sp, err := p.plan(st); err == nil && sp.kind != planAny && sp.shards == 0 {
+					t.Fatalf("%s: no shard", st)
+				}
+			}
+		}
+	})
+}
