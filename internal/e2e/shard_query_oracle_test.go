@@ -362,6 +362,17 @@ func TestShardedQueriesByMeasurementMatchOneServer(t *testing.T) {
 		{q: "KILL QUERY 1", refused: "KILL QUERY"},
 	}
 	o.checkAll(t, cases, 40)
+
+	// A statement any shard answers goes to the first shard, its reads
+	// spread over its backends by the routing strategy (round-robin).
+	seen := map[string]int{}
+	for i := 0; i < 6; i++ {
+		r := o.g.query(t, http.MethodPost, url.Values{"q": {"SHOW DATABASES"}})
+		seen[r.Header.Get("X-Influxgate-Backend")]++
+	}
+	if seen["s1a"] != 3 || seen["s1b"] != 3 {
+		t.Errorf("SHOW DATABASES answered by %v; want s1a and s1b in turn", seen)
+	}
 }
 
 // tagData is the data of the tag-sharded oracle: orders of 20 customers

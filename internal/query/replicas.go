@@ -161,7 +161,12 @@ func (rs *replicas) allFailed(failures []string) string {
 // all is the answer influxgate's own 503. body is the Flux request body
 // (read here, after the candidates are known, when nil).
 func (rs *replicas) forward(w http.ResponseWriter, r *http.Request, endpoint string, body []byte, start time.Time) {
-	cands := rs.rt.candidates()
+	rs.forwardTo(w, r, rs.rt.candidates(), endpoint, body, start)
+}
+
+// forwardTo is forward to candidates already chosen (candidates advances
+// the round-robin: it is asked once per request).
+func (rs *replicas) forwardTo(w http.ResponseWriter, r *http.Request, cands []*target, endpoint string, body []byte, start time.Time) {
 	if len(cands) == 0 {
 		fail(w, rs.metrics, endpoint, http.StatusServiceUnavailable, rs.noneCaughtUp(), start)
 		return

@@ -120,10 +120,13 @@ func (h *ShardedHandler) ServeQuery(w http.ResponseWriter, r *http.Request) {
 		plans[i] = sp
 	}
 	if pos, ok := h.wholeRead(plans); ok {
+		var cands []*target
 		if pos < 0 {
-			pos = h.firstCaughtUp(p.all)
+			pos, cands = h.firstCaughtUp(p.all)
+		} else {
+			cands = h.shards[pos].rt.candidates()
 		}
-		h.shards[pos].forward(w, r, "query", nil, start)
+		h.shards[pos].forwardTo(w, r, cands, "query", nil, start)
 		return
 	}
 	if targets, ok := wholeChange(plans); ok {
@@ -177,16 +180,16 @@ func wholeChange(plans []*stmtPlan) (uint64, bool) {
 }
 
 // firstCaughtUp is the first shard in b (config order) with a backend
-// that may serve reads, or the first in b when none has one (its answer
-// is then the 503 that says so).
-func (h *ShardedHandler) firstCaughtUp(b uint64) int {
+// that may serve reads, and its candidates; or the first in b and none
+// when no shard has one (its answer is then the 503 that says so).
+func (h *ShardedHandler) firstCaughtUp(b uint64) (int, []*target) {
 	ps := positions(b)
 	for _, i := range ps {
-		if len(h.shards[i].rt.candidates()) > 0 {
-			return i
+		if cands := h.shards[i].rt.candidates(); len(cands) > 0 {
+			return i, cands
 		}
 	}
-	return ps[0]
+	return ps[0], nil
 }
 
 // clientError is an answer that ends a merged query: a refusal (400), a

@@ -27,8 +27,11 @@ const maxStrayValues = 10000
 // runRead runs a read statement on its shards and merges their answers.
 func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planner, sp *stmtPlan, f *format, bud *budget, used *[]string) (*answer, error) {
 	shards := positions(sp.shards)
+	var anyCands []*target
 	if sp.kind == planAny {
-		shards = []int{h.firstCaughtUp(p.all)}
+		var pos int
+		pos, anyCands = h.firstCaughtUp(p.all)
+		shards = []int{pos}
 	}
 	send := sp.send
 	if send == nil || len(shards) == 1 {
@@ -65,7 +68,7 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, name, err := h.fetch(ctx, r, pos, readForm(r, texts[j], f.epoch), bud)
+			resp, name, err := h.fetch(ctx, r, pos, anyCands, readForm(r, texts[j], f.epoch), bud)
 			backends[j] = name
 			if err != nil {
 				errs[j] = err
@@ -125,9 +128,11 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 // fetch runs a form on a caught-up backend of one shard (falling back as
 // reads do) and decodes the answer. An answer other than 200 ends the
 // query: it is passed to the client as the backend gave it.
-func (h *ShardedHandler) fetch(ctx context.Context, r *http.Request, pos int, form url.Values, bud *budget) (*response, string, error) {
+func (h *ShardedHandler) fetch(ctx context.Context, r *http.Request, pos int, cands []*target, form url.Values, bud *budget) (*response, string, error) {
 	rs := h.shards[pos]
-	cands := rs.rt.candidates()
+	if cands == nil {
+		cands = rs.rt.candidates()
+	}
 	if len(cands) == 0 {
 		return nil, "", &clientError{status: http.StatusServiceUnavailable, msg: rs.noneCaughtUp()}
 	}
@@ -216,7 +221,7 @@ func (h *ShardedHandler) strayCondition(ctx context.Context, r *http.Request, p 
 	}
 	form := readForm(r, q, "")
 	form.Del("db")
-	resp, _, err := h.fetch(ctx, r, pos, form, bud)
+	resp, _, err := h.fetch(ctx, r, pos, nil, form, bud)
 	if err != nil {
 		return nil, err
 	}
