@@ -3,8 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,6 +272,12 @@ type loadWriter struct {
 	gen  func(batch int) []string
 	stop chan struct{}
 	done chan struct{}
+	// params are the write's query parameters ("db=db" by default).
+	params string
+	// quiet is held for each batch from its first attempt to its
+	// bookkeeping: a reader that holds it sees want match what was
+	// acknowledged, with no write in flight.
+	quiet sync.Mutex
 
 	mu      sync.Mutex
 	want    map[string]string
@@ -276,7 +286,12 @@ type loadWriter struct {
 }
 
 func startLoad(t *testing.T, url string, want map[string]string, gen func(batch int) []string) *loadWriter {
-	w := &loadWriter{t: t, url: url, gen: gen, want: want, stop: make(chan struct{}), done: make(chan struct{})}
+	return startLoadParams(t, url, "db=db", want, gen)
+}
+
+// startLoadParams is startLoad with the write's query parameters.
+func startLoadParams(t *testing.T, url, params string, want map[string]string, gen func(batch int) []string) *loadWriter {
+	w := &loadWriter{t: t, url: url, gen: gen, want: want, params: params, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	t.Cleanup(w.finish)
 	return w
@@ -291,10 +306,11 @@ func (w *loadWriter) run() {
 			return
 		case <-time.After(40 * time.Millisecond):
 		}
+		w.quiet.Lock()
 		lines := w.gen(i)
 		body := strings.Join(lines, "\n")
 		for attempt := 0; ; attempt++ {
-			resp, err := client.Post(w.url+"/write?db=db", "text/plain", strings.NewReader(body))
+			resp, err := client.Post(w.url+"/write?"+w.params, "text/plain", strings.NewReader(body))
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusNoContent {
@@ -303,6 +319,7 @@ func (w *loadWriter) run() {
 			}
 			if attempt > 1500 { // a minute
 				w.t.Errorf("write batch %d never acknowledged: %v", i, err)
+				w.quiet.Unlock()
 				return
 			}
 			w.mu.Lock()
@@ -316,7 +333,145 @@ func (w *loadWriter) run() {
 		}
 		w.batches++
 		w.mu.Unlock()
+		w.quiet.Unlock()
 	}
+}
+
+// readChecker queries influxgate in the background while the load runs
+// (and a rebalance moves keys), and checks each answer exactly: with the
+// load paused for the query and written with consistency=all, every
+// acknowledged point is on every replica of the shards it went to, so the
+// count of each series must equal what was acknowledged — a point missed
+// or counted twice (a moving key read from two shards) fails the test.
+type readChecker struct {
+	t     *testing.T
+	url   string
+	load  *loadWriter
+	query string
+	want  func(acked map[string]string) map[string]int
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu               sync.Mutex
+	checked, skipped int
+	lastSkip         error
+}
+
+// startReadChecker checks query, whose answer maps series (name and
+// tags) to a count, against want of the acknowledged points.
+func startReadChecker(t *testing.T, url string, load *loadWriter, query string, want func(map[string]string) map[string]int) *readChecker {
+	c := &readChecker{t: t, url: url, load: load, query: query, want: want, stop: make(chan struct{}), done: make(chan struct{})}
+	go c.run()
+	t.Cleanup(c.finish)
+	return c
+}
+
+func (c *readChecker) run() {
+	defer close(c.done)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(150 * time.Millisecond):
+		}
+		c.load.quiet.Lock()
+		c.load.mu.Lock()
+		want := c.want(c.load.want)
+		c.load.mu.Unlock()
+		got, err := countSeries(client, c.url, c.query)
+		c.load.quiet.Unlock()
+		c.mu.Lock()
+		if err != nil {
+			c.skipped++ // influxgate restarting, a backend replaying
+			c.lastSkip = err
+			c.mu.Unlock()
+			continue
+		}
+		c.checked++
+		c.mu.Unlock()
+		for k, n := range want {
+			if got[k] != n {
+				c.t.Errorf("during the rebalance, %s answered %d points for %s, want %d acknowledged", c.query, got[k], k, n)
+			}
+		}
+		for k, n := range got {
+			if _, ok := want[k]; !ok {
+				c.t.Errorf("during the rebalance, %s answered %d points for %s, which holds none", c.query, n, k)
+			}
+		}
+	}
+}
+
+// finish stops the checker and requires that it checked something.
+func (c *readChecker) finish() {
+	select {
+	case <-c.stop:
+		return
+	default:
+		close(c.stop)
+	}
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t.Logf("reads: %d answers checked exact, %d not answered (restarts; the last: %v)", c.checked, c.skipped, c.lastSkip)
+	if c.checked < 5 {
+		c.t.Errorf("only %d reads were checked during the rebalance", c.checked)
+	}
+}
+
+// countSeries runs a query of counts and returns count by series (the
+// series name, then its tags as k=v, sorted).
+func countSeries(client *http.Client, url, q string) (map[string]int, error) {
+	resp, err := client.Get(url + "/query?db=db&epoch=ns&q=" + neturl.QueryEscape(q))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	var r struct {
+		Results []struct {
+			Error  string `json:"error"`
+			Series []struct {
+				Name   string            `json:"name"`
+				Tags   map[string]string `json:"tags"`
+				Values [][]json.Number   `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, res := range r.Results {
+		if res.Error != "" {
+			return nil, errors.New(res.Error)
+		}
+		for _, s := range res.Series {
+			k := s.Name
+			var tags []string
+			for tk, tv := range s.Tags {
+				tags = append(tags, tk+"="+tv)
+			}
+			slices.Sort(tags)
+			if len(tags) > 0 {
+				k += "," + strings.Join(tags, ",")
+			}
+			for _, v := range s.Values {
+				n, err := v[1].Int64()
+				if err != nil {
+					return nil, err
+				}
+				out[k] += int(n)
+			}
+		}
+	}
+	return out, nil
 }
 
 // finish stops the writer after its batch in flight is acknowledged.

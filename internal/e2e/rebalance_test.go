@@ -88,7 +88,19 @@ func TestRebalanceAddShardByMeasurement(t *testing.T) {
 		}
 	}
 
-	load := startLoad(t, c.gate.url, want, measurementLoad(base, 90))
+	load := startLoadParams(t, c.gate.url, "db=db&consistency=all", want, measurementLoad(base, 90))
+	// Reads stay exact all the way through: the count of every
+	// measurement equals what was acknowledged, whichever shard serves it.
+	reads := startReadChecker(t, c.gate.url, load,
+		fmt.Sprintf("SELECT count(v) FROM /.*/ WHERE time >= %d AND time < %d", base-10*int64(time.Hour), base+int64(time.Hour)),
+		func(acked map[string]string) map[string]int {
+			n := map[string]int{}
+			for k := range acked {
+				m, _, _ := strings.Cut(k, ",")
+				n[m]++
+			}
+			return n
+		})
 	// The documented order: the rebalance first (it creates the schema on
 	// the new shard and records the rebalance), then influxgate restarted
 	// with the new config; the tool waits for it.
@@ -105,6 +117,7 @@ func TestRebalanceAddShardByMeasurement(t *testing.T) {
 	}
 	c.restart()
 	code, out = wait()
+	reads.finish()
 	load.finish()
 	if code != 0 || !strings.Contains(out, "rebalance finished") {
 		t.Fatalf("rebalance: %d", code)
@@ -173,7 +186,36 @@ func TestRebalanceByTagResumesAfterKill9(t *testing.T) {
 	}
 	g.waitCaughtUp(t, 30*time.Second)
 
-	load := startLoad(t, c.gate.url, want, tagLoad(base))
+	load := startLoadParams(t, c.gate.url, "db=db&consistency=all", want, tagLoad(base))
+	// Counts per customer (grouped by the shard tag, merged) and of all
+	// orders (summed across shards, stray copies of moving customers left
+	// out) stay exact all the way through.
+	window := fmt.Sprintf("time >= %d AND time < %d", base-10*int64(time.Hour), base+int64(time.Hour))
+	perCustomer := startReadChecker(t, c.gate.url, load, "SELECT count(v) FROM orders WHERE "+window+" GROUP BY customer",
+		func(acked map[string]string) map[string]int {
+			n := map[string]int{}
+			for k := range acked {
+				if !strings.HasPrefix(k, "orders,") {
+					continue
+				}
+				cust := ""
+				if _, after, ok := strings.Cut(k, "customer="); ok {
+					cust = after[:strings.IndexAny(after+" ", ", ")]
+				}
+				n["orders,customer="+cust]++
+			}
+			return n
+		})
+	allOrders := startReadChecker(t, c.gate.url, load, "SELECT count(v) FROM orders WHERE "+window,
+		func(acked map[string]string) map[string]int {
+			n := 0
+			for k := range acked {
+				if strings.HasPrefix(k, "orders,") {
+					n++
+				}
+			}
+			return map[string]int{"orders": n}
+		})
 	c.configure([]string{"s1", "s2", "s3"})
 	c.restart() // influxgate starts the rebalance itself
 	if _, err := os.Stat(filepath.Join(c.listenerDir(), "rebalance", "state")); err != nil {
@@ -217,6 +259,8 @@ func TestRebalanceByTagResumesAfterKill9(t *testing.T) {
 	time.Sleep(time.Second)
 	c.gate.start()
 	code, out := wait()
+	perCustomer.finish()
+	allOrders.finish()
 	load.finish()
 	if code != 0 || !strings.Contains(out, "resuming the rebalance") || !strings.Contains(out, "rebalance finished") {
 		t.Fatalf("second run: %d", code)
