@@ -16,6 +16,7 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultMaxBodySize     = 25000000 // bytes, as InfluxDB's [http] max-body-size
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultShutdownDelay   = 5 * time.Second
 	DefaultDeadLetterAfter = 10 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "text"
@@ -55,6 +56,7 @@ func Default() Config {
 		WriteTimeout:    DefaultWriteTimeout,
 		MaxBodySize:     DefaultMaxBodySize,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		ShutdownDelay:   DefaultShutdownDelay,
 		DeadLetterAfter: DefaultDeadLetterAfter,
 		CQBackfill:      true,
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},

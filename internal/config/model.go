@@ -40,6 +40,15 @@ type Config struct {
 	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM (key
 	// "shutdown-timeout"; default 30s).
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is the lame-duck phase before a shutdown (key
+	// "shutdown-delay"; default 5s; 0 skips it): on SIGTERM or SIGINT,
+	// /health answers 503 so that load balancers stop choosing the node,
+	// and every response carries Connection: close so that clients and
+	// balancers move their keep-alive connections elsewhere, while
+	// everything is still served. Only then does the shutdown bounded by
+	// ShutdownTimeout begin. A listener removed by a reload gets the same
+	// delay before it closes.
+	ShutdownDelay time.Duration
 	// DeadLetterAfter is how long a record that one backend refuses for a
 	// reason of its own (database missing, unknown user) while another
 	// replica accepted it is retried before it moves to that backend's

@@ -25,6 +25,7 @@ type fileTOML struct {
 	MaxBodySize     *int64       `toml:"max-body-size"`
 	WriteMemoryMB   *int         `toml:"write-memory-budget-mb"`
 	ShutdownTimeout durationText `toml:"shutdown-timeout"`
+	ShutdownDelay   durationText `toml:"shutdown-delay"`
 	DeadLetterAfter durationText `toml:"dead-letter-after"`
 	CQBackfill      *bool        `toml:"cq-backfill"`
 	Log             logTOML      `toml:"log"`
@@ -320,6 +321,23 @@ func (c *converter) duration(key string, d durationText, dst *time.Duration) {
 	}
 }
 
+// durationOrZero is duration for a key where 0 means "none" (a negative
+// value is still an error).
+func (c *converter) durationOrZero(key string, d durationText, dst *time.Duration) {
+	if !d.set {
+		return
+	}
+	v, err := time.ParseDuration(d.raw)
+	switch {
+	case err != nil:
+		c.add(key, `invalid duration %q: want a number with a unit, such as "5s", or "0s" for none`, d.raw)
+	case v < 0:
+		c.add(key, "must be 0 or more, got %q", d.raw)
+	default:
+		*dst = v
+	}
+}
+
 // rights parses a "rights" list; an absent key (nil) gives zero, which
 // means the default.
 func (c *converter) rights(key string, names []string) Rights {
@@ -353,6 +371,7 @@ func (c *converter) config(raw *fileTOML) Config {
 	c.duration("sync-interval", raw.SyncInterval, &cfg.SyncInterval)
 	c.duration("write-timeout", raw.WriteTimeout, &cfg.WriteTimeout)
 	c.duration("shutdown-timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
+	c.durationOrZero("shutdown-delay", raw.ShutdownDelay, &cfg.ShutdownDelay)
 	c.duration("dead-letter-after", raw.DeadLetterAfter, &cfg.DeadLetterAfter)
 
 	for i, h := range raw.HTTP {

@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	positive(&p, "write-timeout", c.WriteTimeout)
 	c.validateWriteMemory(&p)
 	positive(&p, "shutdown-timeout", c.ShutdownTimeout)
+	if c.ShutdownDelay < 0 {
+		p.add("shutdown-delay", "must be 0 or more, got %s", c.ShutdownDelay)
+	}
 	positive(&p, "dead-letter-after", c.DeadLetterAfter)
 	oneOf(&p, "log.level", c.Log.Level, LogLevels)
 	oneOf(&p, "log.format", c.Log.Format, LogFormats)
