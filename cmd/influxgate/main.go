@@ -226,8 +226,12 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		logger.Error("cannot start", "err", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go stopOnSignal(ctx, sigs, srv, stop, logger)
 	go reloadOnHUP(ctx, f, srv, level, logger)
 	if err := srv.Run(ctx); err != nil {
 		logger.Error("stopped with an error", "err", err)
@@ -256,6 +260,33 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: configuration OK (%s format): %d HTTP listener(s) with %d output(s), %d UDP listener(s)\n",
 		f.config, cfg.Source.Format, len(cfg.HTTP), outputs, len(cfg.UDP))
 	return 0
+}
+
+// stopOnSignal shuts the server down on the first SIGTERM or SIGINT: the
+// lame-duck phase first (shutdown-delay: /health answers 503, responses
+// close their connections, everything is still served), then stop, which
+// ends Run's context (stop accepting, finish in-flight requests, save the
+// cursors). A second signal during the lame-duck phase skips the rest of
+// it; later ones are ignored, shutdown-timeout bounds what follows.
+func stopOnSignal(ctx context.Context, sigs <-chan os.Signal, srv *server.Server, stop context.CancelFunc, logger *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case sig := <-sigs:
+		logger.Info("signal received: shutting down", "signal", sig.String())
+	}
+	cut, cutShort := context.WithCancel(ctx)
+	go func() {
+		select {
+		case sig := <-sigs:
+			logger.Info("second signal: skipping the rest of the lame-duck delay", "signal", sig.String())
+			cutShort()
+		case <-cut.Done():
+		}
+	}()
+	srv.LameDuck(cut)
+	cutShort()
+	stop()
 }
 
 // reloadOnHUP re-reads the config file on SIGHUP and applies it; an

@@ -61,7 +61,8 @@ type backfillHealth struct {
 
 // serveHealth answers 200 when the listener accepts writes (its log is
 // writable) and 503 when it does not, whatever the backends' states: a
-// write accepted while a backend is down is still delivered later. With
+// write accepted while a backend is down is still delivered later. It
+// answers 503 too while the listener is a lame duck (shutting down). With
 // ?verbose it answers the same status with a text table for people.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request, l *listener) {
 	h, status := s.healthOf(l)
@@ -98,7 +99,11 @@ func (s *Server) healthOf(l *listener) (health, int) {
 		}
 	}
 	status := http.StatusOK
-	if err := l.ready(); err != nil {
+	if l.lameDuck.Load() {
+		// Writes are still accepted; the balancer should stop sending them.
+		h.Status, h.Message = "fail", "shutting down: this node still serves the requests it receives but is about to stop; send new ones to another node"
+		status = http.StatusServiceUnavailable
+	} else if err := l.ready(); err != nil {
 		h.Status, h.Message = "fail", "not accepting writes: "+err.Error()
 		status = http.StatusServiceUnavailable
 	} else {

@@ -35,6 +35,10 @@ type listener struct {
 	// handler is swapped by a reload (auth, query routing, write options)
 	// while connections stay open.
 	handler atomic.Pointer[http.Handler]
+	// lameDuck is set when the listener is about to close (shutdown-delay,
+	// lameduck.go): /health answers 503 and every response closes its
+	// connection, while every request is still served.
+	lameDuck atomic.Bool
 }
 
 // replicaSet is one relay of a listener: the listener's own, or a
@@ -52,6 +56,10 @@ type gateway interface {
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if l.lameDuck.Load() {
+		// net/http closes the connection after this response.
+		w.Header().Set("Connection", "close")
+	}
 	(*l.handler.Load()).ServeHTTP(w, r)
 }
 

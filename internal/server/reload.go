@@ -42,6 +42,17 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	cfg.WriteMemoryBudgetMB = old.WriteMemoryBudgetMB // the budget is shared by requests in flight
 	cfg.UDP = old.UDP
 
+	// A listener that an earlier reload removed and that still serves its
+	// lame-duck delay holds its log and its address: one that takes its
+	// name or address back waits for it to close.
+	s.settleRetiring(func(l *listener) bool {
+		for _, hc := range cfg.HTTP {
+			if hc.Name == l.name || hc.BindAddr == l.cfg.BindAddr {
+				return true
+			}
+		}
+		return false
+	})
 	byName := make(map[string]*listener, len(s.listeners))
 	for _, l := range s.listeners {
 		byName[l.name] = l
@@ -144,12 +155,11 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	for _, l := range s.listeners {
 		if byName[l.name] == l {
 			removed = append(removed, l)
-			s.logger.Info("listener removed by a reload; its log stays in the data dir", "listener", l.name)
+			s.logger.Info("listener removed by a reload: it serves for shutdown-delay as a lame duck, then closes; its log stays in the data dir",
+				"listener", l.name, "shutdown_delay", cfg.ShutdownDelay)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s.closeListeners(ctx, removed)
+	s.retire(removed, cfg.ShutdownDelay, 30*time.Second)
 	s.setListeners(next)
 	s.cfg = cfg
 	return warnings, nil

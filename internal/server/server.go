@@ -68,6 +68,12 @@ type Server struct {
 	udp       []*udpListener // [[udp]] sections; a reload leaves them alone
 	running   bool
 	errs      chan error // a listener's Serve failed
+	// lameDuck is set once the shutdown's lame-duck phase has begun
+	// (LameDuck); a listener a reload adds then starts in it too.
+	lameDuck atomic.Bool
+	// retiring are listeners removed by reloads that serve out their
+	// lame-duck delay before they close (retire).
+	retiring []*retiring
 }
 
 // New locks the data directory, opens a relay per [[http]] section and
@@ -305,8 +311,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	for _, r := range s.retiring {
+		r.cut() // listeners removed by a reload close now, alongside the others
+	}
 	s.closeListeners(sctx, s.listeners)
 	s.setListeners(nil)
+	s.settleRetiring(nil)
 	s.closeUDPListeners() // their last lines go to their relays
 	s.closeUDPRelays(sctx)
 	if s.unlock != nil {
@@ -319,6 +329,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 // serve starts a listener's relays and HTTP server; s.mu is held.
 func (s *Server) serve(l *listener) {
+	if s.lameDuck.Load() {
+		l.lameDuck.Store(true)
+	}
 	for _, rs := range l.sets {
 		rs.relay.Start()
 	}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// The lame-duck phase of a shutdown (shutdown-delay): before a listener
+// stops accepting, it tells load balancers and clients to go elsewhere
+// while it still serves everything, so that a rolling restart fails no
+// request. Two signals do that:
+//
+//   - /health answers 503 (in InfluxDB's health shape), so that balancers
+//     that check it (HAProxy, Kubernetes readiness, keepalived scripts)
+//     stop choosing the node;
+//   - every response carries Connection: close and the connection closes
+//     after it, so that clients and balancers open their next connection
+//     elsewhere. This is the only race-free way to end a keep-alive
+//     connection: a server that closes an idle one may cross a request the
+//     client is sending on it, which the client then sees fail with EOF or
+//     a reset (a POST is not retried by clients, nor by a balancer in TCP
+//     mode or a Kubernetes Service). Go's SetKeepAlivesEnabled(false) is
+//     not used for that reason: besides Connection: close, it closes every
+//     idle connection at once, and under load many connections are idle
+//     for a moment between two requests.
+//
+// Connections still idle when the delay ends (a client that sent nothing
+// for the whole delay) are closed by the shutdown that follows; by then
+// balancers that check /health have stopped sending new requests to the
+// node, so only a client that held an idle connection for the whole delay
+// and uses it at that very moment can still meet the race.
+
+// LameDuck begins the lame-duck phase on every listener and returns when
+// shutdown-delay has passed or ctx is done, whichever comes first (a
+// second signal cuts the delay short). Everything keeps being served
+// until Run's context is done. With shutdown-delay = 0 it returns at once
+// and changes nothing.
+func (s *Server) LameDuck(ctx context.Context) {
+	s.mu.Lock()
+	delay := s.cfg.ShutdownDelay
+	if delay <= 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.lameDuck.Store(true)
+	for _, l := range s.listeners {
+		l.lameDuck.Store(true)
+	}
+	s.mu.Unlock()
+	s.logger.Info("lame duck: /health answers 503 and every response closes its connection; serving goes on until shutdown-delay has passed",
+		"shutdown_delay", delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		s.logger.Info("lame duck over: shutting down")
+	case <-ctx.Done():
+		s.logger.Info("lame duck cut short: shutting down")
+	}
+}
+
+// retiring is a set of listeners removed by a reload, serving out their
+// lame-duck delay before they close.
+type retiring struct {
+	ls   []*listener
+	cut  context.CancelFunc // ends the delay early
+	done chan struct{}      // closed once every listener is closed
+}
+
+// retire closes listeners removed by a reload after a lame-duck delay,
+// in the background so that the reload returns at once; s.mu is held.
+// Run's shutdown and a reload that needs their name or address cut the
+// delay short (settleRetiring).
+func (s *Server) retire(ls []*listener, delay, timeout time.Duration) {
+	if len(ls) == 0 {
+		return
+	}
+	ctx, cut := context.WithCancel(context.Background())
+	r := &retiring{ls: ls, cut: cut, done: make(chan struct{})}
+	for _, l := range ls {
+		l.lameDuck.Store(true)
+	}
+	s.retiring = append(s.retiring, r)
+	go func() {
+		defer close(r.done)
+		defer cut()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		s.closeListeners(cctx, ls)
+	}()
+}
+
+// settleRetiring cuts short the delay of the retiring listeners for which
+// match is true (all of them when match is nil) and waits until they are
+// closed; s.mu is held. The closing goroutines never take s.mu.
+func (s *Server) settleRetiring(match func(*listener) bool) {
+	kept := s.retiring[:0]
+	var wait []*retiring
+	for _, r := range s.retiring {
+		hit := match == nil
+		for _, l := range r.ls {
+			hit = hit || match(l)
+		}
+		select {
+		case <-r.done:
+			continue // closed already; forget it
+		default:
+		}
+		if hit {
+			r.cut()
+			wait = append(wait, r)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	s.retiring = kept
+	for _, r := range wait {
+		<-r.done
+	}
+}
