@@ -4,6 +4,7 @@
 //	influxgate -config FILE              run (as influxdb-relay is started)
 //	influxgate run -config FILE          the same
 //	influxgate check-config -config FILE validate; exit 1 listing every problem
+//	influxgate drain -config FILE -data-dir DIR  deliver a dead node's log
 //	influxgate dead-letter|verify|resync|rebalance  see influxgate -h
 //	influxgate version                   (or -version, --version)
 //	influxgate -h                        every command and the run flags
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return resync(args, stdout, stderr)
 	case "rebalance":
 		return rebalanceCmd(args, stdout, stderr)
+	case "drain":
+		return drain(args, stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("version", flag.ContinueOnError)
 		if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
@@ -88,6 +91,7 @@ const usageText = `usage:
   influxgate verify -config FILE [-listener NAME] [-shard NAME] [-db DB] [-start T] [-end T] [-bucket 1h]
   influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-shard NAME] [-db DB] [-start T] [-end T] [-rate N]
   influxgate rebalance -config FILE [-listener NAME] [-dry-run] [-rate N]
+  influxgate drain -config FILE [-data-dir DIR] [-timeout 10m] [-progress 5s]
   influxgate version
   influxgate help [COMMAND]
 

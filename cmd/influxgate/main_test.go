@@ -14,7 +14,7 @@ import (
 // each command's -h shows its own flags.
 func TestHelpVersionAndUsageErrors(t *testing.T) {
 	everyCommand := []string{"influxgate [run] -config FILE", "influxgate check-config", "influxgate dead-letter",
-		"influxgate verify", "influxgate resync", "influxgate version", "influxgate help"}
+		"influxgate verify", "influxgate resync", "influxgate drain", "influxgate version", "influxgate help"}
 	runFlags := []string{"-config", "-data-dir", "-log-level", "-log-format", "-version"}
 	wholeUsage := append(append([]string{}, everyCommand...), runFlags...)
 	versionLine := fmt.Sprintf("influxgate %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -40,6 +40,7 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 		{args: "verify --help", stdout: []string{"influxgate verify -config FILE", "flags of verify:", "-bucket", "-recheck"}},
 		{args: "resync -h", stdout: []string{"influxgate resync -config FILE", "flags of resync:", "-from", "-to", "-rate"}},
 		{args: "help verify", stdout: []string{"flags of verify:", "-bucket"}},
+		{args: "drain -h", stdout: []string{"influxgate drain -config FILE", "flags of drain:", "-data-dir", "-timeout", "-progress"}},
 
 		{args: "", code: 2, stderr: []string{"influxgate: -config FILE is required"}},
 		{args: "-bogus", code: 2, stderr: append([]string{"influxgate: flag provided but not defined: -bogus"}, wholeUsage...)},
@@ -51,6 +52,9 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 		{args: "version extra", code: 2, stderr: []string{`influxgate version: unexpected argument "extra"`}},
 		{args: "verify -bogus", code: 2, stderr: []string{"influxgate verify: flag provided but not defined: -bogus", "flags of verify:"}},
 		{args: "resync", code: 2, stderr: []string{"usage: influxgate resync"}},
+		{args: "drain", code: 2, stderr: []string{"influxgate drain: -config FILE is required"}},
+		{args: "drain -config x.toml extra", code: 2, stderr: []string{`influxgate drain: unexpected argument "extra"`}},
+		{args: "drain -config x.toml -timeout 0s", code: 2, stderr: []string{"-timeout and -progress must be greater than 0"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.args, func(t *testing.T) {

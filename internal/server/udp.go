@@ -31,28 +31,11 @@ func (s *Server) openUDP() error {
 	for _, uc := range s.cfg.UDP {
 		u := &udpListener{cfg: uc}
 		s.udp = append(s.udp, u)
-		var httpOuts []config.OutputConfig
-		for _, o := range uc.Outputs {
-			if o.IsHTTP() {
-				httpOuts = append(httpOuts, o)
-			}
+		r, err := s.openUDPRelay(uc, syncMode)
+		if err != nil {
+			return err
 		}
-		if len(httpOuts) > 0 {
-			r, err := relay.New(relay.Options{
-				Name:            uc.Name,
-				Dir:             s.cfg.ListenerDir(uc.Name),
-				Outputs:         httpOuts,
-				Sync:            syncMode,
-				SyncInterval:    s.cfg.SyncInterval,
-				WriteTimeout:    s.cfg.WriteTimeout,
-				DeadLetterAfter: s.cfg.DeadLetterAfter,
-				CQBackfill:      s.cfg.CQBackfill,
-				Logger:          s.opts.Logger,
-				Metrics:         relayMetrics,
-			})
-			if err != nil {
-				return err
-			}
+		if r != nil {
 			u.relay = r
 			relayMetrics.Track(r)
 		}
@@ -64,6 +47,32 @@ func (s *Server) openUDP() error {
 		metrics.Track(ln)
 	}
 	return nil
+}
+
+// openUDPRelay opens the relay of a [[udp]] section that has HTTP outputs
+// (under data-dir/<name>); nil for a section without any.
+func (s *Server) openUDPRelay(uc config.UDPConfig, syncMode wal.SyncMode) (*relay.Relay, error) {
+	var httpOuts []config.OutputConfig
+	for _, o := range uc.Outputs {
+		if o.IsHTTP() {
+			httpOuts = append(httpOuts, o)
+		}
+	}
+	if len(httpOuts) == 0 {
+		return nil, nil
+	}
+	return relay.New(relay.Options{
+		Name:            uc.Name,
+		Dir:             s.cfg.ListenerDir(uc.Name),
+		Outputs:         httpOuts,
+		Sync:            syncMode,
+		SyncInterval:    s.cfg.SyncInterval,
+		WriteTimeout:    s.cfg.WriteTimeout,
+		DeadLetterAfter: s.cfg.DeadLetterAfter,
+		CQBackfill:      s.cfg.CQBackfill,
+		Logger:          s.opts.Logger,
+		Metrics:         s.relayMetrics,
+	})
 }
 
 // startUDP starts the relays' delivery, then the listeners.
