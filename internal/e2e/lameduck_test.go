@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -284,4 +286,39 @@ func notListening(addr string) bool {
 	}
 	c.Close()
 	return false
+}
+
+// A connection accepted just before the listener closes, whose request
+// arrives while the shutdown has begun, gets its answer (with Connection:
+// close), not a close without one: that is what a balancer without health
+// checks (nginx) does when a node stops, and a POST it has sent is not
+// retried.
+func TestRequestOnConnectionOpenedAsShutdownBeginsIsAnswered(t *testing.T) {
+	t.Parallel()
+	a, _ := twoBackends(t, "db")
+	cfg := newConfig(t, a)
+	g := startGate(t, cfg)
+	g.mustWrite(t, "db=db", "m v=0 0\n") // serving
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(100 * time.Millisecond) // accepted, no request yet
+	stopped := make(chan struct{})
+	go func() { g.stop(); close(stopped) }()
+	time.Sleep(200 * time.Millisecond) // the shutdown has begun
+	body := "m v=1 1\n"
+	fmt.Fprintf(conn, "POST /write?db=db HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("request sent as the shutdown began: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || !resp.Close {
+		t.Errorf("request sent as the shutdown began: %d, closes the connection: %v", resp.StatusCode, resp.Close)
+	}
+	<-stopped
+	a.WaitCount(t, "db", "m", 2, 10*time.Second)
 }

@@ -2,6 +2,10 @@ package server
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -125,4 +129,119 @@ func (s *Server) settleRetiring(match func(*listener) bool) {
 	for _, r := range wait {
 		<-r.done
 	}
+}
+
+// newConnGrace bounds how long stopAccepting waits for connections that
+// have not reached the handler with their request yet.
+const newConnGrace = 2 * time.Second
+
+// stopAccepting closes the listener's socket and waits (up to
+// newConnGrace, or until ctx is done) until every request that has
+// arrived has reached the handler, which answers it with Connection:
+// close; http.Server.Shutdown then finishes what is in flight.
+//
+// Shutdown alone would close the socket itself, but from the moment it
+// begins net/http drops a request it has read and not yet handed to the
+// handler, closing the connection without an answer: a client or a
+// balancer that has just connected sees its POST fail with EOF. A
+// balancer without health checks (open-source nginx) sends new
+// connections until the node refuses them, so there always are such
+// requests when a node stops.
+func (l *listener) stopAccepting(ctx context.Context) {
+	l.lameDuck.Store(true)
+	l.closing.Store(true)
+	l.ln.Close()
+	deadline := time.NewTimer(newConnGrace)
+	defer deadline.Stop()
+	if l.served != nil {
+		// Once Serve has returned, every connection it accepted is known
+		// to conns.
+		select {
+		case <-l.served:
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		}
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for l.conns.waiting() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// connStates follows a listener's connections through net/http's
+// ConnContext and ConnState hooks and the handler, so that a shutdown
+// can tell the connections whose request has not reached the handler.
+type connStates struct {
+	conns sync.Map // net.Conn → *connInfo
+}
+
+type connInfo struct {
+	state atomic.Int32 // http.ConnState
+	// handled is set when the connection's current request has reached
+	// the handler; net/http marks a connection active as soon as it has
+	// read a request, before the handler runs.
+	handled atomic.Bool
+}
+
+type connInfoKey struct{}
+
+// context is the http.Server's ConnContext: a new connection.
+func (c *connStates) context(ctx context.Context, conn net.Conn) context.Context {
+	info := &connInfo{}
+	info.state.Store(int32(http.StateNew))
+	c.conns.Store(conn, info)
+	return context.WithValue(ctx, connInfoKey{}, info)
+}
+
+// track is the http.Server's ConnState.
+func (c *connStates) track(conn net.Conn, st http.ConnState) {
+	v, ok := c.conns.Load(conn)
+	if !ok {
+		return
+	}
+	info := v.(*connInfo)
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		c.conns.Delete(conn)
+	case http.StateActive:
+		info.handled.Store(false)
+		info.state.Store(int32(st))
+	default:
+		info.state.Store(int32(st))
+	}
+}
+
+// handling marks the request's connection as having reached the handler.
+func handling(r *http.Request) {
+	if info, ok := r.Context().Value(connInfoKey{}).(*connInfo); ok {
+		info.handled.Store(true)
+	}
+}
+
+// waiting counts the connections that are new, or hold a request that
+// has not reached the handler.
+func (c *connStates) waiting() int {
+	n := 0
+	c.conns.Range(func(_, v any) bool {
+		info := v.(*connInfo)
+		switch http.ConnState(info.state.Load()) {
+		case http.StateNew:
+			n++
+		case http.StateActive:
+			if !info.handled.Load() {
+				n++
+			}
+		}
+		return true
+	})
+	return n
 }

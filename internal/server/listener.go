@@ -39,6 +39,13 @@ type listener struct {
 	// lameduck.go): /health answers 503 and every response closes its
 	// connection, while every request is still served.
 	lameDuck atomic.Bool
+	// closing is set when the listener is closed on purpose, so that the
+	// error of its Serve is not taken for a failure.
+	closing atomic.Bool
+	// conns tracks the state of every open connection (ConnState).
+	conns connStates
+	// served is closed when Serve has returned (nil before serve).
+	served chan struct{}
 }
 
 // replicaSet is one relay of a listener: the listener's own, or a
@@ -56,6 +63,7 @@ type gateway interface {
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	handling(r)
 	if l.lameDuck.Load() {
 		// net/http closes the connection after this response.
 		w.Header().Set("Connection", "close")

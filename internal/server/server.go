@@ -143,6 +143,8 @@ func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listen
 	l.install(h)
 	l.srv = &http.Server{
 		Handler:           l,
+		ConnContext:       l.conns.context,
+		ConnState:         l.conns.track,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.With("component", "http", "listener", hc.Name).Handler(), slog.LevelDebug),
@@ -343,8 +345,10 @@ func (s *Server) serve(l *listener) {
 	s.logger.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(),
 		"tls", l.cfg.SSLCombinedPEM != "" || l.cfg.TLSCert != "", "outputs", len(l.cfg.AllOutputs()),
 		"shards", len(l.cfg.Shards))
+	l.served = make(chan struct{})
 	go func() {
-		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(l.served)
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !l.closing.Load() {
 			s.errs <- fmt.Errorf("listener %s: %w", l.name, err)
 		}
 	}()
@@ -363,14 +367,16 @@ func (s *Server) closeAll(ctx context.Context) {
 }
 
 // closeListeners shuts listeners down in two phases: the HTTP servers stop
-// accepting and finish in-flight requests, then each relay gets a few
-// seconds to catch up before it persists its cursors and closes its log.
+// accepting and finish in-flight requests (stopAccepting, then
+// http.Server.Shutdown), then each relay gets a few seconds to catch up
+// before it persists its cursors and closes its log.
 func (s *Server) closeListeners(ctx context.Context, ls []*listener) {
 	var wg sync.WaitGroup
 	for _, l := range ls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			l.stopAccepting(ctx)
 			if err := l.srv.Shutdown(ctx); err != nil {
 				s.logger.Warn("in-flight requests cut off at shutdown", "listener", l.name, "err", err)
 				l.srv.Close()
