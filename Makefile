@@ -33,8 +33,8 @@ demo: build
 	scripts/demo.sh
 
 # deps installs what the tests need: Debian's influxdb (1.6.7), the influx
-# CLI and python3-influxdb, influxd 1.8.10 (for the /api/v2 endpoints) and
-# Telegraf built into the cache.
+# CLI, python3-influxdb, haproxy and nginx, influxd 1.8.10 (for the /api/v2
+# endpoints) and Telegraf built into the cache.
 deps: debian-deps influxd-1.8 telegraf
 
 debian-deps:
@@ -58,13 +58,22 @@ $(TELEGRAF):
 # INFLUXGATE_PACKAGE_TEST lets the e2e test install the .deb into this
 # machine (dpkg -i, then purge); plain `go test` leaves the system alone.
 # INFLUXGATE_REQUIRE_CLIENTS makes the real-client tests (Telegraf,
-# python3-influxdb) fail instead of skip when a client is missing.
+# python3-influxdb, HAProxy, nginx) fail instead of skip when a client is
+# missing.
 FUZZTIME    ?= 5s
 SOAK        ?= 30m
 
+# The tests that measure something (rolling restarts behind HAProxy and
+# nginx, failed requests, lost points) append a line to TEST_REPORT, which
+# is printed after the run: go test shows nothing of a passing test.
+TEST_REPORT ?= $(CURDIR)/bin/test-report.txt
+
 test: deps
 	$(GO) vet ./...
-	INFLUXGATE_PACKAGE_TEST=1 INFLUXGATE_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 20m ./...
+	mkdir -p $(dir $(TEST_REPORT)) && rm -f $(TEST_REPORT)
+	INFLUXGATE_PACKAGE_TEST=1 INFLUXGATE_REQUIRE_CLIENTS=1 INFLUXGATE_TEST_REPORT=$(TEST_REPORT) \
+		$(GO) test -race -count=1 -timeout 20m ./...
+	@echo "== measured by the tests ($(TEST_REPORT)):"; sort $(TEST_REPORT) 2>/dev/null || true
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 # fuzz runs each fuzz target for FUZZTIME (e.g. make fuzz FUZZTIME=10m).
