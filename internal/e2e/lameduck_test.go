@@ -307,11 +307,12 @@ func TestRequestOnConnectionOpenedAsShutdownBeginsIsAnswered(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // accepted, no request yet
 	stopped := make(chan struct{})
 	go func() { g.stop(); close(stopped) }()
-	time.Sleep(200 * time.Millisecond) // the shutdown has begun
+	waitFor(t, 5*time.Second, "the listener closed", func() bool { return notListening(strings.TrimPrefix(g.url, "http://")) })
 	body := "m v=1 1\n"
 	fmt.Fprintf(conn, "POST /write?db=db HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	<-stopped // before any Fatal: the cleanup stops the gate too
 	if err != nil {
 		t.Fatalf("request sent as the shutdown began: %v", err)
 	}
@@ -319,6 +320,5 @@ func TestRequestOnConnectionOpenedAsShutdownBeginsIsAnswered(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent || !resp.Close {
 		t.Errorf("request sent as the shutdown began: %d, closes the connection: %v", resp.StatusCode, resp.Close)
 	}
-	<-stopped
 	a.WaitCount(t, "db", "m", 2, 10*time.Second)
 }
