@@ -28,6 +28,7 @@ type fileTOML struct {
 	DeadLetterAfter durationText `toml:"dead-letter-after"`
 	CQBackfill      *bool        `toml:"cq-backfill"`
 	Log             logTOML      `toml:"log"`
+	LogStore        logStoreTOML `toml:"log-store"`
 	Debug           debugTOML    `toml:"debug"`
 	HTTP            []httpTOML   `toml:"http"`
 	UDP             []udpTOML    `toml:"udp"`
@@ -354,6 +355,7 @@ func (c *converter) config(raw *fileTOML) Config {
 	c.duration("write-timeout", raw.WriteTimeout, &cfg.WriteTimeout)
 	c.duration("shutdown-timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
 	c.duration("dead-letter-after", raw.DeadLetterAfter, &cfg.DeadLetterAfter)
+	c.logStore(raw.LogStore, &cfg.LogStore)
 
 	for i, h := range raw.HTTP {
 		key := fmt.Sprintf("http[%d]", i)
