@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/ingest"
+	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/shard"
 	"github.com/influxgate/influxgate/internal/wal"
@@ -36,6 +38,11 @@ type listener struct {
 	// while connections stay open.
 	handler atomic.Pointer[http.Handler]
 }
+
+// thisNode names this process among the nodes that share a log in NATS
+// JetStream ([log-store] engine = "nats"): one name for the process's
+// life, so that its leases are recognised as its own across relays.
+var thisNode = sync.OnceValue(jetlog.NodeName)
 
 // replicaSet is one relay of a listener: the listener's own, or a
 // shard's.
@@ -93,8 +100,13 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 	if err != nil {
 		return nil, nil, err
 	}
+	var openLog relay.OpenLogFunc // nil: the local log under dir
+	if cfg.LogStore.NATS() {
+		openLog = jetlog.OpenFunc(jetlog.Config{Store: cfg.LogStore, Node: thisNode()})
+	}
 	open := func(name, dir string, outputs []config.OutputConfig) (*relay.Relay, error) {
 		return relay.New(relay.Options{
+			OpenLog:         openLog,
 			Name:            name,
 			Dir:             dir,
 			Outputs:         outputs,
