@@ -91,6 +91,15 @@ fuzz:
 test-faults: deps
 	$(GO) test -count=1 -v -timeout 3h -run 'TestFault|TestHostile' ./internal/e2e -soak=$(SOAK)
 
+# test-nats runs the tests of [log-store] engine = "nats" against a real
+# three-server NATS cluster: the jetlog package, the e2e tests that make
+# test runs too, and the fault suite in nats mode (build tag nats; about a
+# minute and a half), which audits every acknowledged point.
+test-nats: deps
+	$(GO) vet -tags nats ./internal/e2e
+	$(GO) test -race -count=1 -timeout 15m ./internal/testnats ./internal/jetlog
+	$(GO) test -tags nats -race -count=1 -timeout 15m -run 'TestNATS' -v ./internal/e2e
+
 # deb: dist/influxgate_<version>_<arch>.deb with the binary, the systemd
 # unit, the sample config and the docs (contrib/deb/nfpm.yaml).
 deb:

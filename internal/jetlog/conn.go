@@ -2,6 +2,7 @@ package jetlog
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -93,24 +94,66 @@ func Connect(cfg config.LogStoreConfig, node string, logger *slog.Logger) (*Conn
 		nc.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*opTimeout)
-	defer cancel()
-	c.cursors, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	c.cursors, err = c.bucket(jetstream.KeyValueConfig{
 		Bucket: cfg.StreamPrefix + "_cursors", History: 1, Replicas: cfg.StreamReplicas,
 		Storage:     jetstream.FileStorage,
 		Description: "influxgate: each backend's position in its write log"})
 	if err == nil {
 		// The lease of a node that dies expires ttl after its last renewal.
-		c.leases, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		c.leases, err = c.bucket(jetstream.KeyValueConfig{
 			Bucket: cfg.StreamPrefix + "_leases", History: 1, Replicas: cfg.StreamReplicas,
 			TTL: cfg.LeaseTTL, Storage: jetstream.FileStorage,
 			Description: "influxgate: which node delivers to each backend"})
 	}
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("create the cursor and lease buckets: %w", err)
+		return nil, fmt.Errorf("open the cursor and lease buckets: %w", err)
 	}
 	return c, nil
+}
+
+// startBudget bounds how long opening a bucket or a stream is tried: a
+// node that starts while the NATS cluster elects a new meta leader (a
+// server was just lost) waits for it rather than fail.
+const startBudget = 45 * time.Second
+
+// retry runs op until it succeeds, fails for good or startBudget passes.
+func retry(what string, op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(startBudget)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		err := op(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// bucket binds to a key-value bucket, creating it (or updating its
+// settings) only when it is missing or differs: binding needs only the
+// bucket's own stream leader, creating needs the cluster's meta leader.
+func (c *Conn) bucket(cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := retry("bucket "+cfg.Bucket, func(ctx context.Context) error {
+		b, err := c.js.KeyValue(ctx, cfg.Bucket)
+		if err == nil {
+			st, serr := b.Status(ctx)
+			if serr == nil && st.TTL() == cfg.TTL && int(st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas) == cfg.Replicas {
+				kv = b
+				return nil
+			}
+		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return err
+		}
+		kv, err = c.js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	return kv, err
 }
 
 // Close closes the connection (after every Log on it is closed).

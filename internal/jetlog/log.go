@@ -98,9 +98,7 @@ func Open(c *Conn, name string) (*Log, error) {
 		wake:      make(chan struct{}), leases: make(map[string]*lease),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	l.mean.Store(1024)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*opTimeout)
-	defer cancel()
-	_, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:        l.stream,
 		Description: "influxgate write log of " + name,
 		Subjects:    []string{l.subject},
@@ -111,10 +109,25 @@ func Open(c *Conn, name string) (*Log, error) {
 		// A retried append carries the same message id; JetStream stores
 		// it once within this window.
 		Duplicates: 2 * time.Minute,
+	}
+	err := retry("stream "+l.stream, func(ctx context.Context) error {
+		// Bind when the stream is as configured (needs only its own
+		// leader); create or update it otherwise (needs the meta leader).
+		st, err := c.js.Stream(ctx, l.stream)
+		if err == nil && st.CachedInfo().Config.Replicas == want.Replicas {
+			return nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		_, err = c.js.CreateOrUpdateStream(ctx, want)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create stream %s: %w", l.stream, err)
+		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*opTimeout)
+	defer cancel()
 	if err := l.refresh(ctx); err != nil {
 		return nil, err
 	}
