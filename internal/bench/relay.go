@@ -55,6 +55,8 @@ type RelayConfig struct {
 	DataDir string // influxgate's data-dir
 	Sync    string // influxgate's sync policy; "" = its default
 	Outputs []Output
+	// LogStore is influxgate's [log-store] table ("" = the local log).
+	LogStore string
 }
 
 // configText renders rc in the relay's dialect. influxgate reads
@@ -70,6 +72,7 @@ func (r Relay) configText(rc RelayConfig) string {
 		// Warnings (a backend down) are throttled; info would log start-up
 		// chatter only, but warn keeps the log small for long runs.
 		b.WriteString("\n[log]\nlevel = \"warn\"\n")
+		b.WriteString(rc.LogStore)
 	}
 	fmt.Fprintf(&b, "\n[[http]]\nname = \"bench\"\nbind-addr = %s\noutput = [\n", strconv.Quote(rc.Bind))
 	for _, o := range rc.Outputs {

@@ -74,10 +74,10 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) []Result {
 		}
 		return results
 	}
-	if sc.Sync != "" {
+	if sc.Sync != "" || sc.NATS > 0 {
 		for i, rel := range r.Relays {
 			if !rel.Durable() {
-				results[i].Err = "relay has no sync policy"
+				results[i].Err = "relay has no sync policy or log engine"
 			}
 		}
 	}
@@ -275,6 +275,14 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 		rc.Outputs[0].BufferMB, rc.Outputs[1].BufferMB = 100, 100
 	case sc.Down:
 		rc.Outputs[1].BufferMB = r.DownCapMB
+	}
+	if sc.NATS > 0 {
+		nc, store, err := startNATS(dir, sc.NATS, sc.NATSSync)
+		if err != nil {
+			return rr, err
+		}
+		defer nc.stop()
+		rc.LogStore = store
 	}
 	p, err := StartRelay(rel, &rc, dir, r.ServerCPUs, r.ServerProcs, r.RelayEnv)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,6 +227,42 @@ func TestMeasureLeaseTakeover(t *testing.T) {
 			t.Logf("lease-ttl %v: taken over %v after the holder died", ttl, time.Since(died).Round(10*time.Millisecond))
 			b.Lease("out").Release()
 			b.Close()
+		}
+	}
+}
+
+// TestMeasureAppend measures Append with 8 concurrent appenders on one
+// server and on a cluster of three (R3), for small and large records.
+func TestMeasureAppend(t *testing.T) {
+	measuring(t)
+	for _, n := range []int{1, 3} {
+		nc := testnats.Start(t, testnats.Options{Servers: n})
+		cfg := storeConfig(nc.URLs(), n)
+		l := openLog(t, cfg, "a", "h")
+		for _, size := range []int{1000, 400000} {
+			payload := make([]byte, size)
+			var wg sync.WaitGroup
+			start := time.Now()
+			count := 0
+			var mu sync.Mutex
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Since(start) < 3*time.Second {
+						if _, err := l.Append(payload); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						count++
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			el := time.Since(start)
+			t.Logf("servers=%d size=%d: %.0f appends/s, %.1f MB/s, %.2f ms/append", n, size, float64(count)/el.Seconds(), float64(count*size)/el.Seconds()/1e6, el.Seconds()*1000*8/float64(count))
 		}
 	}
 }
