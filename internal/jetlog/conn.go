@@ -206,4 +206,7 @@ func unescape(s string) (string, bool) {
 type Config struct {
 	Store config.LogStoreConfig
 	Node  string
+	// MaxBodySize is the config's max-body-size: a start-up warning says
+	// when the servers' max_payload cannot carry a write that large.
+	MaxBodySize int64
 }

@@ -82,6 +82,11 @@ func OpenFunc(cfg Config) relay.OpenLogFunc {
 			c.Close()
 			return nil, nil, err
 		}
+		if cfg.MaxBodySize == 0 || cfg.MaxBodySize > int64(l.maxRecord) {
+			c.logger.Warn("the NATS servers' max_payload is smaller than max-body-size: larger writes are answered 413",
+				"listener", opts.Name, "max_record_bytes", l.maxRecord, "max_body_size", cfg.MaxBodySize,
+				"hint", "raise max_payload on the NATS servers (8MB at most is recommended) or lower max-body-size")
+		}
 		return l, l.cursors, nil
 	}
 }

@@ -102,7 +102,7 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 	}
 	var openLog relay.OpenLogFunc // nil: the local log under dir
 	if cfg.LogStore.NATS() {
-		openLog = jetlog.OpenFunc(jetlog.Config{Store: cfg.LogStore, Node: thisNode()})
+		openLog = jetlog.OpenFunc(jetlog.Config{Store: cfg.LogStore, Node: thisNode(), MaxBodySize: cfg.MaxBodySize})
 	}
 	open := func(name, dir string, outputs []config.OutputConfig) (*relay.Relay, error) {
 		return relay.New(relay.Options{
