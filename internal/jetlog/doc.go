@@ -8,9 +8,10 @@
 // The design (measurements below):
 //
 //   - One stream per relay (<prefix>_<listener>, <prefix>_<listener>=2F<shard>
-//     for a shard: the relay's name "listener/shard" escaped, see escape), file storage, stream-replicas copies. A log index is the
-//     stream sequence, so indexes are global across nodes and the verdict
-//     tracker of every node agrees on them.
+//     for a shard: the relay's name "listener/shard" escaped, see escape),
+//     file storage, stream-replicas copies. A log index is the stream
+//     sequence, so indexes are global across nodes and the verdict tracker
+//     of every node agrees on them.
 //   - Append publishes with a message id (node name, start time and a
 //     counter) and returns only after JetStream's acknowledgement, which an
 //     R3 stream sends once a majority of its replicas stored the message. A
