@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/relay"
 )
 
 // opTimeout bounds one request to JetStream (an append, a cursor store, a
@@ -209,4 +210,15 @@ type Config struct {
 	// MaxBodySize is the config's max-body-size: a start-up warning says
 	// when the servers' max_payload cannot carry a write that large.
 	MaxBodySize int64
+}
+
+// Engine returns the relay.OpenLogFunc the config's [log-store] asks for:
+// nil (the local log) for engine = "local", the JetStream log otherwise.
+// Every place that opens a relay (listeners, UDP, the dead-letter command)
+// uses it, so that none writes to a log the others do not read.
+func Engine(cfg *config.Config, node string) relay.OpenLogFunc {
+	if !cfg.LogStore.NATS() {
+		return nil
+	}
+	return OpenFunc(Config{Store: cfg.LogStore, Node: node, MaxBodySize: cfg.MaxBodySize})
 }

@@ -100,10 +100,7 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 	if err != nil {
 		return nil, nil, err
 	}
-	var openLog relay.OpenLogFunc // nil: the local log under dir
-	if cfg.LogStore.NATS() {
-		openLog = jetlog.OpenFunc(jetlog.Config{Store: cfg.LogStore, Node: thisNode(), MaxBodySize: cfg.MaxBodySize})
-	}
+	openLog := jetlog.Engine(cfg, thisNode()) // nil: the local log under dir
 	open := func(name, dir string, outputs []config.OutputConfig) (*relay.Relay, error) {
 		return relay.New(relay.Options{
 			OpenLog:         openLog,

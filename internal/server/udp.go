@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/udp"
 	"github.com/influxgate/influxgate/internal/wal"
@@ -39,6 +40,7 @@ func (s *Server) openUDP() error {
 		}
 		if len(httpOuts) > 0 {
 			r, err := relay.New(relay.Options{
+				OpenLog:         jetlog.Engine(s.cfg, thisNode()),
 				Name:            uc.Name,
 				Dir:             s.cfg.ListenerDir(uc.Name),
 				Outputs:         httpOuts,
