@@ -60,3 +60,34 @@ func TestNATSShardedListenerHasAStreamPerShard(t *testing.T) {
 		}
 	}
 }
+
+// TestNATSUDPListenerLogsToNATS: a [[udp]] listener's HTTP outputs are fed
+// from a stream too (<prefix>_<udp listener>), not from a local log.
+func TestNATSUDPListenerLogsToNATS(t *testing.T) {
+	t.Parallel()
+	nc := testnats.Start(t, testnats.Options{Servers: 1})
+	a, b := twoBackends(t, "udpdb")
+	cfg := newConfig(t, a, b)
+	cfg.UDP = []config.UDPConfig{{Name: "udp", BindAddr: "127.0.0.1:0", Precision: "ms", Database: "udpdb",
+		Outputs: []config.OutputConfig{output("a", a.URL()), output("b", b.URL())}}}
+	cfg.LogStore = config.LogStoreConfig{Engine: "nats", URLs: nc.URLs(), StreamReplicas: 1,
+		StreamPrefix: "ig", LeaseTTL: 2 * time.Second}
+	cfg.ApplyDefaults()
+	g := startGate(t, cfg)
+	sendUDP(t, g.srv.UDPAddrs()[0], 0, 5)
+	a.WaitCount(t, "udpdb", "udp", 50, 20*time.Second)
+	b.WaitCount(t, "udpdb", "udp", 50, 20*time.Second)
+	conn, err := nats.Connect(strings.Join(nc.URLs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, _ := jetstream.New(conn)
+	st, err := js.Stream(context.Background(), "ig_udp")
+	if err != nil {
+		t.Fatalf("no stream for the UDP listener: %v", err)
+	}
+	if st.CachedInfo().State.LastSeq == 0 {
+		t.Fatal("the UDP listener's stream never held a record")
+	}
+}
