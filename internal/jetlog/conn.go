@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ func Connect(cfg config.LogStoreConfig, node string, logger *slog.Logger) (*Conn
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %v: %w", cfg.URLs, err)
+		return nil, fmt.Errorf("connect to NATS %v: %w", redactedURLs(cfg.URLs), err)
 	}
 	c := &Conn{nc: nc, cfg: cfg, node: node, logger: logger}
 	if c.js, err = jetstream.New(nc); err != nil {
@@ -221,4 +222,18 @@ func Engine(cfg *config.Config, node string) relay.OpenLogFunc {
 		return nil
 	}
 	return OpenFunc(Config{Store: cfg.LogStore, Node: node, MaxBodySize: cfg.MaxBodySize})
+}
+
+// redactedURLs returns urls with any password in them hidden (G7: no log
+// line shows a secret).
+func redactedURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, s := range urls {
+		if u, err := url.Parse(s); err == nil {
+			out[i] = u.Redacted()
+		} else {
+			out[i] = "(unparsable URL)"
+		}
+	}
+	return out
 }

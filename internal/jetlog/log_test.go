@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,5 +252,13 @@ func TestEscape(t *testing.T) {
 		if !ok || back != s {
 			t.Fatalf("%q -> %q -> %q", s, e, back)
 		}
+	}
+}
+
+func TestConnectErrorHidesPasswords(t *testing.T) {
+	cfg := storeConfig([]string{"nats://user:s3cret@127.0.0.1:1"}, 1)
+	_, err := Connect(cfg, "a", nil)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Connect error = %v; want one without the password", err)
 	}
 }
