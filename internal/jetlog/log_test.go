@@ -262,3 +262,37 @@ func TestConnectErrorHidesPasswords(t *testing.T) {
 		t.Fatalf("Connect error = %v; want one without the password", err)
 	}
 }
+
+// TestReadWaitsForARecordTheLogKnows: right after an append the record is
+// known (LastIndex) but the reader's consumer has not delivered it yet; Read
+// waits for it rather than return nothing, which made an idle worker spin
+// between Notify (the record exists) and Read (not here yet).
+func TestReadWaitsForARecordTheLogKnows(t *testing.T) {
+	nc := testnats.Start(t, testnats.Options{Servers: 1})
+	l := openLog(t, storeConfig(nc.URLs(), 1), "a", "h")
+	rd, _ := l.NewReader(1)
+	defer rd.Close()
+	if es, err := rd.Read(1 << 20); err != nil || len(es) != 0 {
+		t.Fatalf("empty log: %v %v", es, err)
+	}
+	empty := 0
+	for i := range 50 {
+		if _, err := l.Append([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		es, err := rd.Read(1 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 0 {
+			empty++
+			continue
+		}
+		if es[len(es)-1].Index != uint64(i+1) {
+			t.Fatalf("read up to %d after appending %d", es[len(es)-1].Index, i+1)
+		}
+	}
+	if empty > 0 {
+		t.Fatalf("%d of 50 reads right after an append returned nothing", empty)
+	}
+}

@@ -14,6 +14,8 @@ import (
 )
 
 const (
+	// readWait bounds how long Read waits for a record the log knows of.
+	readWait = 100 * time.Millisecond
 	// queueBytes bounds what a reader holds received and not yet read.
 	queueBytes = 16 << 20
 	// pullMessages is how many messages the client library asks for at a
@@ -99,12 +101,19 @@ func (r *Reader) halt() {
 }
 
 // Read returns the records received since the last Read, in order, up to
-// about maxBytes (at least one when any is there); it never waits.
+// about maxBytes (at least one when any is there). When the log knows of
+// a record at Next that has not arrived yet (this node appended it a
+// moment ago, or the stream's state said so), Read waits for it up to
+// readWait: the worker would otherwise see nothing to read, wake at once
+// from Notify (the record exists) and spin until the consumer delivers it.
 func (r *Reader) Read(maxBytes int) ([]wal.Entry, error) {
 	if r.it == nil {
 		if err := r.start(); err != nil {
 			return nil, err
 		}
+	}
+	if r.q.empty() && r.l.last.Load() >= r.next {
+		r.q.wait(readWait)
 	}
 	out := r.out[:0]
 	size := 0
@@ -170,6 +179,7 @@ func (r *Reader) Close() error {
 type msgQueue struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
+	ready  chan struct{} // buffered(1): a message was pushed
 	msgs   []queued
 	bytes  int
 	limit  int
@@ -183,7 +193,7 @@ type queued struct {
 }
 
 func newMsgQueue(limit int) *msgQueue {
-	q := &msgQueue{limit: limit}
+	q := &msgQueue{limit: limit, ready: make(chan struct{}, 1)}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
@@ -199,7 +209,30 @@ func (q *msgQueue) push(m jetstream.Msg, seq uint64) bool {
 	}
 	q.msgs = append(q.msgs, queued{m, seq})
 	q.bytes += len(m.Data())
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
 	return true
+}
+
+// wait waits until a message is queued, an error is set, or d passes.
+func (q *msgQueue) wait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		q.mu.Lock()
+		done := len(q.msgs) > 0 || q.err != nil || q.closed
+		q.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-q.ready:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 func (q *msgQueue) pop() (jetstream.Msg, uint64, error) {
@@ -228,6 +261,10 @@ func (q *msgQueue) fail(err error) {
 	q.mu.Lock()
 	q.err = err
 	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
 }
 
 func (q *msgQueue) close() {
