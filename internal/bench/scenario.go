@@ -61,6 +61,7 @@ var Scenarios = []Scenario{
 	// and on a cluster of three (R3, a quorum per append).
 	{Name: "nats-1", About: "small, log in NATS JetStream, one server, sync_interval always", Lines: smallLines, Conns: smallConns, NATS: 1, NATSSync: true},
 	{Name: "nats-3", About: "small, log in NATS JetStream, three servers (R3)", Lines: smallLines, Conns: smallConns, NATS: 3},
+	{Name: "nats-3-sync", About: "small, log in NATS JetStream, three servers (R3), sync_interval always", Lines: smallLines, Conns: smallConns, NATS: 3, NATSSync: true},
 	{Name: "nats-3-large", About: "large, log in NATS JetStream, three servers (R3)", Lines: largeLines, Conns: largeConns, NATS: 3},
 	{Name: "influxd", About: "large into two real influxd vs. direct into one", Lines: largeLines, Conns: largeConns, Influxd: true},
 	{Name: "backend-down-5m", About: "backend-down for 5 minutes", Lines: largeLines, Conns: largeConns, Down: true, Duration: 5 * time.Minute, Long: true},
