@@ -148,3 +148,17 @@ func (c *Config) validateLogStore(p *problems) {
 		p.add("log-store.lease-ttl", "must be at least 1s, got %s", l.LeaseTTL)
 	}
 }
+
+// warnings says what a valid [log-store] does not protect against.
+func (l LogStoreConfig) warnings() []string {
+	if !l.NATS() {
+		return nil
+	}
+	switch l.StreamReplicas {
+	case 1:
+		return []string{"log-store.stream-replicas = 1: the log is kept by one NATS server; losing its disk loses acknowledged writes not yet delivered (use 3)"}
+	case 2:
+		return []string{"log-store.stream-replicas = 2: a quorum of 2 is both servers; writes stop being accepted while either is down (use 3)"}
+	}
+	return nil
+}

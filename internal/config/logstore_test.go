@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,15 @@ func TestLogStoreUnknownKeyNamesTableAndLine(t *testing.T) {
 	p := problemFor(t, probs, "log-store.stream-replica")
 	if p.Line != 5 || !strings.Contains(p.Msg, `[log-store]`) || !strings.Contains(p.Msg, `"stream-replicas"`) {
 		t.Fatalf("got %v", p)
+	}
+}
+
+func TestLogStoreWarnsAboutFewReplicas(t *testing.T) {
+	for replicas, want := range map[int]string{1: "losing its disk", 2: "either is down", 3: ""} {
+		cfg := mustLoad(t, "c.toml", fmt.Sprintf("[log-store]\nengine = \"nats\"\nurls = [\"nats://n1\"]\nstream-replicas = %d\n", replicas)+logStoreListener)
+		got := strings.Join(cfg.Warnings(), "\n")
+		if want == "" && strings.Contains(got, "stream-replicas") || want != "" && !strings.Contains(got, want) {
+			t.Errorf("stream-replicas = %d: warnings %q, want %q", replicas, got, want)
+		}
 	}
 }
