@@ -57,6 +57,9 @@ type Server struct {
 // Binary returns the nats-server to run.
 func Binary() (string, error) {
 	if p := os.Getenv("NATS_SERVER"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("NATS_SERVER=%s: %w (make nats-server builds it)", p, err)
+		}
 		return p, nil
 	}
 	if home, err := os.UserHomeDir(); err == nil {
