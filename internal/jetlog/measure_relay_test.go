@@ -37,7 +37,7 @@ func TestMeasureRelay(t *testing.T) {
 	nc := testnats.Start(t, testnats.Options{Servers: 1})
 	cfg := storeConfig(nc.URLs(), 1)
 	r, err := relay.New(relay.Options{Name: "p", Dir: t.TempDir(),
-		Outputs: []config.OutputConfig{{Name: "a", Location: "http://x/write"}, {Name: "b", Location: "http://y/write"}},
+		Outputs:   []config.OutputConfig{{Name: "a", Location: "http://x/write"}, {Name: "b", Location: "http://y/write"}},
 		OpenLog:   OpenFunc(Config{Store: cfg, Node: "n"}),
 		NewSender: func(config.OutputConfig) (relay.Sender, error) { return okSender{}, nil }})
 	if err != nil {
