@@ -120,13 +120,19 @@ clean:
 
 # bench runs every benchmark scenario with short windows and prints the
 # table (docs/performance.md). Not part of test: nothing here asserts timing.
-# The influxd scenario needs Debian's influxd (make deps). Pass more flags
-# with BENCHFLAGS, e.g. BENCHFLAGS="-relay influxdb-relay=/path/to/binary".
+# The influxd scenario needs Debian's influxd (make deps). The other relays
+# (built from their source as docs/performance.md says, outside this tree)
+# join the same run with BENCH_PEERS, e.g.
+#   make bench BENCH_PEERS="influxdb-relay=$$HOME/peers/influxdb-relay influx-proxy=$$HOME/peers/influx-proxy inmate=$$HOME/peers/inmate"
+# Pass more flags with BENCHFLAGS. The side-by-side table also goes to
+# bin/bench.md as Markdown, headed by the date and the machine.
 BENCH_PIN   ?= 1
+BENCH_PEERS ?=
 BENCHFLAGS  ?=
 .PHONY: bench
 bench:
 	$(GO) build -o bin/influxgate-bench ./cmd/influxgate-bench
 	$(GO) build -o bin/influxgate ./cmd/influxgate
 	bin/influxgate-bench -scenario all -runs 3 -warmup 1s -duration 5s -drain-timeout 60s \
-		-pin $(BENCH_PIN) -influxgate bin/influxgate -json bin/bench.json $(BENCHFLAGS)
+		-pin $(BENCH_PIN) -influxgate bin/influxgate -json bin/bench.json -markdown bin/bench.md \
+		$(foreach p,$(BENCH_PEERS),-relay $(p)) $(BENCHFLAGS)

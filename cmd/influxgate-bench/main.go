@@ -3,7 +3,9 @@
 // See docs/performance.md for the scenarios and how to read the table.
 //
 //	influxgate-bench -scenario all -pin 1 -json bench.json
-//	influxgate-bench -scenario large,small -relay influxdb-relay=/path/to/influxdb-relay
+//	influxgate-bench -scenario large,small,single-line -pin 1 \
+//	    -relay influxdb-relay=/path/to/influxdb-relay -relay influx-proxy=/path/to/influx-proxy \
+//	    -relay inmate=/path/to/inmate -markdown side-by-side.md
 package main
 
 import (
@@ -122,6 +124,7 @@ type options struct {
 	pin          int
 	influxd      string
 	jsonPath     string
+	markdownPath string
 	workDir      string
 	downCapMB    int
 	perfDir      string
@@ -142,11 +145,12 @@ func (o *options) flags(stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.drainTimeout, "drain-timeout", "60s", "how long backends may take to receive every acknowledged line after the load")
 	fs.StringVar(&o.influxgate, "influxgate", "", "influxgate binary (default: build ./cmd/influxgate of this module)")
 	fs.BoolVar(&o.noInfluxgate, "no-influxgate", false, "measure only the -relay binaries")
-	fs.Var(&o.relays, "relay", "another relay to measure, as name=path (name influxdb-relay gets its config dialect); repeatable")
+	fs.Var(&o.relays, "relay", "another relay to measure, as name=path; the names "+strings.Join(bench.Kinds[1:], ", ")+" get that relay's config dialect, any other name is another influxgate build; repeatable")
 	fs.Var(&o.relayEnv, "relay-env", "KEY=VALUE added to each relay's environment (e.g. GOGC=50); repeatable")
 	fs.IntVar(&o.pin, "pin", -1, "pin the relay (and ceiling sink) to this CPU with GOMAXPROCS=1; the harness takes the other CPUs")
 	fs.StringVar(&o.influxd, "influxd", "/usr/bin/influxd", "influxd binary for the influxd scenario")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the full results as JSON to this file")
+	fs.StringVar(&o.markdownPath, "markdown", "", "also write the side-by-side table as Markdown, with the date and the machine, to this file")
 	fs.StringVar(&o.workDir, "work", os.TempDir(), "parent directory of the relay's data directories (use a real disk: sync matters)")
 	fs.IntVar(&o.downCapMB, "down-cap-mb", 8192, "influxgate buffer-size-mb for a backend that is down, so long runs cannot fill the disk (0 = none)")
 	fs.StringVar(&o.perfDir, "perf", "", "record a perf profile of each relay over the first run's window into this directory")

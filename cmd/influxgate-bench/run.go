@@ -110,6 +110,13 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if o.markdownPath != "" {
+		var md strings.Builder
+		report.WriteMarkdown(&md)
+		if err := os.WriteFile(o.markdownPath, []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+	}
 	return ctx.Err()
 }
 

@@ -4,7 +4,7 @@
 //	influxgate -config FILE              run (as influxdb-relay is started)
 //	influxgate run -config FILE          the same
 //	influxgate check-config -config FILE validate; exit 1 listing every problem
-//	influxgate dead-letter|verify|resync see influxgate -h
+//	influxgate dead-letter|verify|resync|rebalance  see influxgate -h
 //	influxgate version                   (or -version, --version)
 //	influxgate -h                        every command and the run flags
 //
@@ -52,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verify(args, stdout, stderr)
 	case "resync":
 		return resync(args, stdout, stderr)
+	case "rebalance":
+		return rebalanceCmd(args, stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("version", flag.ContinueOnError)
 		if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
@@ -83,8 +85,9 @@ const usageText = `usage:
   influxgate [run] -config FILE [-data-dir DIR] [-log-level LEVEL] [-log-format text|json]
   influxgate check-config -config FILE [-data-dir DIR]
   influxgate dead-letter -config FILE -output NAME [-listener NAME] list|replay|purge
-  influxgate verify -config FILE [-listener NAME] [-db DB] [-start T] [-end T] [-bucket 1h]
-  influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-db DB] [-start T] [-end T] [-rate N]
+  influxgate verify -config FILE [-listener NAME] [-shard NAME] [-db DB] [-start T] [-end T] [-bucket 1h]
+  influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-shard NAME] [-db DB] [-start T] [-end T] [-rate N]
+  influxgate rebalance -config FILE [-listener NAME] [-dry-run] [-rate N]
   influxgate version
   influxgate help [COMMAND]
 

@@ -17,7 +17,8 @@ import (
 	"github.com/influxgate/influxgate/internal/replica"
 )
 
-// resync copies what one output (-to) misses from another (-from) while
+// resync copies what one output (-to) misses from another (-from) of the
+// same replica set (a listener, or a shard of a sharded one) while
 // influxgate keeps running. Exit status: 0 when the target agrees with the
 // source at the end, 1 when differences remain, 2 on error (progress is
 // kept; the same command resumes).
@@ -26,6 +27,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file")
 	listener := fs.String("listener", "", "the [[http]] listener of the outputs (needed when several have outputs with these names)")
+	shardName := fs.String("shard", "", "the shard of the outputs, for a sharded listener (output names find it when they are unique in the listener)")
 	from := fs.String("from", "", "output to copy from (a replica that has the data)")
 	to := fs.String("to", "", "output to copy to (the replica to bring in line)")
 	db := fs.String("db", "", "copy only this database (default: all but _internal)")
@@ -45,7 +47,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *cfgPath == "" || *from == "" || *to == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-db DB] [-start T] [-end T] [-rate N]")
+		fmt.Fprintln(stderr, "usage: influxgate resync -config FILE -from NAME -to NAME [-listener NAME] [-shard NAME] [-db DB] [-start T] [-end T] [-rate N]")
 		return 2
 	}
 	startT, endT, err := replicaRange(*start, *end, time.Now())
@@ -64,7 +66,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
-	h, src, dst, err := replica.Pair(cfg, *listener, *from, *to)
+	set, src, dst, err := replica.Pair(cfg, *listener, *shardName, *from, *to)
 	if err != nil {
 		fmt.Fprintln(stderr, "influxgate resync:", err)
 		return 2
@@ -76,7 +78,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	}
 	defer bs[0].Close()
 	defer bs[1].Close()
-	marker := replica.MarkerPath(cfg.DataDir, h.Name, dst.Name)
+	marker := set.MarkerPath(dst.Name)
 	if b, err := os.ReadFile(marker); err == nil {
 		fmt.Fprintf(stdout, "%s is marked diverged since %s (%s)\n", dst.Name, string(trimNL(b)), marker)
 	}
@@ -89,8 +91,8 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	res, err := replica.Resync(ctx, replica.ResyncOptions{
 		Source: bs[0], Target: bs[1], Database: *db, Start: startT, End: endT,
 		Bucket: *bucket, Concurrency: *concurrency, BatchSize: *batch, ChunkSize: *chunk, Rate: *rate,
-		Passes: *passes, Recheck: *recheck, Requests: replica.Requests{QueryTimeout: *timeout}, StatePath: replica.StatePath(cfg.DataDir, h.Name, src.Name, dst.Name),
-		Restart: *restart, Progress: replica.NewBar(stderr, tty), Out: stdout,
+		Passes: *passes, Recheck: *recheck, Requests: replica.Requests{QueryTimeout: *timeout}, StatePath: set.StatePath(cfg.DataDir, src.Name, dst.Name),
+		Restart: *restart, Progress: replica.NewBar(stderr, tty), Out: stdout, CQBackfill: cfg.CQBackfill,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "influxgate resync %s -> %s: %v\n", src.Name, dst.Name, err)

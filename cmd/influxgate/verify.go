@@ -17,14 +17,16 @@ import (
 	"github.com/influxgate/influxgate/internal/replica"
 )
 
-// verify compares the outputs of each [[http]] listener (or the one named)
-// through their query APIs. Exit status: 0 when the replicas agree, 1 when
-// they differ, 2 when they could not be compared.
+// verify compares the outputs of each replica set — an unsharded [[http]]
+// listener, or one shard of a sharded one — through their query APIs.
+// Exit status: 0 when the replicas agree, 1 when they differ, 2 when they
+// could not be compared.
 func verify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "config file")
-	listener := fs.String("listener", "", "compare only this [[http]] listener's outputs (default: every listener with two or more)")
+	listener := fs.String("listener", "", "compare only this [[http]] listener's outputs (default: every listener and shard with two or more)")
+	shardName := fs.String("shard", "", "compare only this shard's outputs (default: every shard of a sharded listener)")
 	db := fs.String("db", "", "compare only this database (default: all but _internal)")
 	start := fs.String("start", "", "compare data from this time: RFC 3339, or a duration ago such as 72h (default: the first point)")
 	end := fs.String("end", "", "compare data before this time: RFC 3339 or a duration ago (default: the last point)")
@@ -36,7 +38,7 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *cfgPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: influxgate verify -config FILE [-listener NAME] [-db DB] [-start T] [-end T] [-bucket 1h] [-concurrency 2]")
+		fmt.Fprintln(stderr, "usage: influxgate verify -config FILE [-listener NAME] [-shard NAME] [-db DB] [-start T] [-end T] [-bucket 1h] [-concurrency 2]")
 		return 2
 	}
 	from, to, err := replicaRange(*start, *end, time.Now())
@@ -52,7 +54,7 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "invalid configuration:\n%v\n", err)
 		return 2
 	}
-	listeners, err := replica.Listeners(cfg, *listener)
+	sets, err := replica.ReplicaSets(cfg, *listener, *shardName)
 	if err != nil {
 		fmt.Fprintln(stderr, "influxgate verify:", err)
 		return 2
@@ -60,10 +62,10 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	code := 0
-	for _, h := range listeners {
+	for _, h := range sets {
 		bs, err := replicaBackends(h.Outputs)
 		if err != nil {
-			fmt.Fprintf(stderr, "influxgate verify: listener %q: %v\n", h.Name, err)
+			fmt.Fprintf(stderr, "influxgate verify: %s: %v\n", h, err)
 			return 2
 		}
 		rep, err := replica.Verify(ctx, replica.VerifyOptions{Backends: bs, Database: *db, Start: from, End: to,
@@ -77,14 +79,14 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		}
 		switch {
 		case err != nil:
-			fmt.Fprintf(stderr, "influxgate verify: listener %q: %v\n", h.Name, err)
+			fmt.Fprintf(stderr, "influxgate verify: %s: %v\n", h, err)
 			code = 2
 		case rep.Agree():
-			fmt.Fprintf(stdout, "listener %q (%s): the replicas agree (%d measurement(s), %d bucket(s) of %s compared)\n",
-				h.Name, strings.Join(names, ", "), rep.Measurements, rep.Buckets, *bucket)
+			fmt.Fprintf(stdout, "%s (%s): the replicas agree (%d measurement(s), %d bucket(s) of %s compared)\n",
+				h, strings.Join(names, ", "), rep.Measurements, rep.Buckets, *bucket)
 		default:
-			fmt.Fprintf(stdout, "listener %q (%s): %d difference(s) (%d measurement(s), %d bucket(s) of %s compared)\n",
-				h.Name, strings.Join(names, ", "), len(rep.Differences), rep.Measurements, rep.Buckets, *bucket)
+			fmt.Fprintf(stdout, "%s (%s): %d difference(s) (%d measurement(s), %d bucket(s) of %s compared)\n",
+				h, strings.Join(names, ", "), len(rep.Differences), rep.Measurements, rep.Buckets, *bucket)
 			rep.WriteTable(stdout)
 			code = max(code, 1)
 		}

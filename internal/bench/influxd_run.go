@@ -84,10 +84,7 @@ func (r *Runner) runInfluxd(ctx context.Context, sc Scenario, rel Relay, run int
 	defer b.Stop(10 * time.Second)
 	replicas := []*Influxd{a, b}
 	rc := RelayConfig{DataDir: filepath.Join(dir, "data"), Outputs: []Output{
-		{Name: "influxd-a", URL: "http://" + a.Addr + "/write"}, {Name: "influxd-b", URL: "http://" + b.Addr + "/write"}}}
-	if !rel.Durable() {
-		rc.Outputs[0].BufferMB, rc.Outputs[1].BufferMB = 100, 100
-	}
+		{Name: "influxd-a", Addr: a.Addr}, {Name: "influxd-b", Addr: b.Addr}}}
 	p, err := StartRelay(rel, &rc, dir, r.AllCPUs, 0, r.RelayEnv)
 	if err != nil {
 		return rr, err

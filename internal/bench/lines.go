@@ -31,14 +31,32 @@ const (
 	cpusPerHost = 4
 )
 
+// Series is the number of distinct series GenerateBodies cycles through.
+const Series = hosts * (cpusPerHost + 1)
+
+// maxMeasurements bounds GenerateBodiesOver's measurements: the suffix has
+// three digits.
+const maxMeasurements = 2000
+
 // GenerateBodies returns n bodies of lines points each. The points cycle
 // through 5,000 series (1,000 hosts, each with four cpu lines and one mem
 // line); line k of the whole set has timestamp start+k ns, so every point
 // is distinct. With gz the bodies are gzip-compressed at the fastest level,
 // which is what a busy client would choose.
 func GenerateBodies(n, lines int, gz bool, start time.Time) ([]Body, error) {
+	return GenerateBodiesOver(n, lines, 0, gz, start)
+}
+
+// GenerateBodiesOver is GenerateBodies with the lines spread over
+// measurements measurements instead of two: a host's lines are named
+// cpu_NNN and mem_NNN with NNN = host mod measurements/2. measurements
+// must be even; 0 keeps the plain cpu and mem.
+func GenerateBodiesOver(n, lines, measurements int, gz bool, start time.Time) ([]Body, error) {
 	if n < 1 || lines < 1 {
 		return nil, fmt.Errorf("need at least one body of one line, got %d × %d", n, lines)
+	}
+	if measurements < 0 || measurements%2 != 0 || measurements > maxMeasurements {
+		return nil, fmt.Errorf("measurements %d: want an even number from 0 to %d", measurements, maxMeasurements)
 	}
 	base := start.UnixNano()
 	if len(strconv.FormatInt(base, 10)) != tsDigits {
@@ -51,7 +69,7 @@ func GenerateBodies(n, lines int, gz bool, start time.Time) ([]Body, error) {
 		var buf []byte
 		stamps := make([]int32, 0, lines)
 		for range lines {
-			buf = appendLine(buf, k, rng)
+			buf = appendLine(buf, k, measurements/2, rng)
 			stamps = append(stamps, int32(len(buf)))
 			buf = strconv.AppendInt(buf, base+int64(k), 10)
 			buf = append(buf, '\n')
@@ -78,15 +96,24 @@ func GenerateBodies(n, lines int, gz bool, start time.Time) ([]Body, error) {
 }
 
 // appendLine appends line k's measurement, tags and fields, and the space
-// before its timestamp.
-func appendLine(b []byte, k int, rng *rand.Rand) []byte {
+// before its timestamp. With groups > 0 the measurement names carry the
+// host's group (host mod groups) as a suffix.
+func appendLine(b []byte, k, groups int, rng *rand.Rand) []byte {
 	host := (k / (cpusPerHost + 1)) % hosts
 	slot := k % (cpusPerHost + 1)
 	region := [...]string{"eu-west-1", "us-east-1", "ap-south-1"}[host%3]
+	suffix := func(b []byte) []byte {
+		if groups == 0 {
+			return b
+		}
+		g := host % groups
+		return append(b, '_', byte('0'+g/100%10), byte('0'+g/10%10), byte('0'+g%10))
+	}
 	if slot < cpusPerHost {
 		idle := 60 + rng.Float64()*40
 		sys := rng.Float64() * (100 - idle) / 3
-		b = append(b, "cpu,cpu=cpu"...)
+		b = suffix(append(b, "cpu"...))
+		b = append(b, ",cpu=cpu"...)
 		b = strconv.AppendInt(b, int64(slot), 10)
 		b = append(b, ",host=web-"...)
 		b = appendPadded(b, host)
@@ -101,7 +128,8 @@ func appendLine(b []byte, k int, rng *rand.Rand) []byte {
 		return append(b, ' ')
 	}
 	used := 2_000_000_000 + rng.Int64N(12_000_000_000)
-	b = append(b, "mem,host=web-"...)
+	b = suffix(append(b, "mem"...))
+	b = append(b, ",host=web-"...)
 	b = appendPadded(b, host)
 	b = append(b, ",region="...)
 	b = append(b, region...)

@@ -50,6 +50,9 @@ type LoadResult struct {
 	TotalRequests int64 `json:"total_requests"`
 	TotalLines    int64 `json:"total_lines"`
 	TotalErrors   int64 `json:"total_errors"`
+	// BodyCounts[i] is how many times Bodies[i] was answered 2xx over the
+	// whole run, so that what each shard must receive can be worked out.
+	BodyCounts []int64 `json:"-"`
 
 	// HarnessCPU is the CPU this process (load generator and in-process
 	// sinks) used during the window, in cores: near the number of cores it
@@ -85,6 +88,7 @@ type connStats struct {
 	totalRequests, totalLines int64
 	totalErrors               int64
 	errors                    map[string]int64
+	bodyCounts                []int64
 	samples                   []time.Duration
 }
 
@@ -138,12 +142,14 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 			}
 			st := &stats[i]
 			st.errors = map[string]int64{}
+			st.bodyCounts = make([]int64, len(cfg.Bodies))
 			for n := i; ctx.Err() == nil; n++ {
-				body := cfg.Bodies[n%len(cfg.Bodies)]
+				bi := n % len(cfg.Bodies)
+				body := cfg.Bodies[bi]
 				if cfg.Unique {
 					first := next.Add(int64(own.Lines)) - int64(own.Lines)
 					own.Restamp(first)
-					body = own
+					body, bi = own, i%len(cfg.Bodies)
 				}
 				t0 := time.Now()
 				if !t0.Before(winEnd) {
@@ -157,6 +163,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 				case ok:
 					st.totalRequests++
 					st.totalLines += int64(body.Lines)
+					st.bodyCounts[bi]++
 					if inWindow {
 						st.requests++
 						st.lines += int64(body.Lines)
@@ -180,8 +187,12 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 
 	res.Window = cfg.Duration
 	res.Errors = map[string]int64{}
+	res.BodyCounts = make([]int64, len(cfg.Bodies))
 	var all []time.Duration
 	for _, st := range stats {
+		for b, c := range st.bodyCounts {
+			res.BodyCounts[b] += c
+		}
 		res.Requests += st.requests
 		res.Lines += st.lines
 		res.TotalRequests += st.totalRequests

@@ -38,6 +38,13 @@ func TestRunLoadCountsWhatTheSinkGot(t *testing.T) {
 		if res.TotalLines < res.Lines || res.TotalLines != 50*res.TotalRequests {
 			t.Errorf("gzip %v: totals %d requests, %d lines", gz, res.TotalRequests, res.TotalLines)
 		}
+		var counted int64
+		for _, n := range res.BodyCounts {
+			counted += n
+		}
+		if len(res.BodyCounts) != len(bodies) || counted != res.TotalRequests {
+			t.Errorf("gzip %v: body counts %v add up to %d, want %d requests", gz, res.BodyCounts, counted, res.TotalRequests)
+		}
 		if got := s.Stats().Lines; got != res.TotalLines {
 			t.Errorf("gzip %v: sink got %d lines, load says %d were accepted", gz, got, res.TotalLines)
 		}

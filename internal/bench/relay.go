@@ -11,99 +11,138 @@ import (
 	"time"
 )
 
-// Relay kinds: the config dialect the harness writes for a relay binary.
+// Relay kinds: the config dialect the harness writes for a relay binary
+// and how it starts it (dialect.go).
 const (
 	KindInfluxgate    = "influxgate"
 	KindInfluxDBRelay = "influxdb-relay"
+	KindInfluxProxy   = "influx-proxy"
+	KindInmate        = "inmate"
 )
+
+// Kinds lists every relay kind the harness can configure, influxgate first.
+var Kinds = []string{KindInfluxgate, KindInfluxDBRelay, KindInfluxProxy, KindInmate}
 
 // Relay is a relay binary under test.
 type Relay struct {
 	Name string // label in the report
-	Kind string // KindInfluxgate or KindInfluxDBRelay
+	Kind string // one of Kinds
 	Path string // the binary
 }
 
 // ParseRelay parses "name=path" (the -relay flag). The kind is the name
-// when it is a known kind, else influxgate.
+// when it is a known kind, else influxgate (another influxgate build).
 func ParseRelay(s string) (Relay, error) {
 	name, path, ok := strings.Cut(s, "=")
 	if !ok || name == "" || path == "" {
 		return Relay{}, fmt.Errorf("relay %q: want name=path", s)
 	}
 	kind := KindInfluxgate
-	if name == KindInfluxDBRelay {
-		kind = KindInfluxDBRelay
+	if _, known := dialects[name]; known {
+		kind = name
 	}
 	return Relay{Name: name, Kind: kind, Path: path}, nil
 }
 
 // Durable reports whether the relay keeps a disk log with a sync policy
-// and a /health with backlogs (influxgate does, influxdb-relay does not).
-func (r Relay) Durable() bool { return r.Kind == KindInfluxgate }
+// and a /health with backlogs (influxgate does; the others do not).
+func (r Relay) Durable() bool { return r.dialect().durable }
+
+// Shards reports whether the relay can spread a listener's data over
+// replica sets the way the shards scenario configures it.
+func (r Relay) Shards() bool { return r.dialect().shards }
+
+func (r Relay) dialect() dialect {
+	if d, ok := dialects[r.Kind]; ok {
+		return d
+	}
+	return dialects[KindInfluxgate]
+}
 
 // Output is one backend of a relay.
 type Output struct {
 	Name     string
-	URL      string // full write URL
+	Addr     string // host:port of an InfluxDB-like server
 	BufferMB int    // buffer-size-mb; 0 leaves the relay's default
+}
+
+// WriteURL is the backend's 1.x write endpoint (influxgate's and
+// influxdb-relay's location).
+func (o Output) WriteURL() string { return "http://" + o.Addr + "/write" }
+
+// BaseURL is the backend's root (influx-proxy's and Inmate's url: they add
+// /write, /ping and /query themselves).
+func (o Output) BaseURL() string { return "http://" + o.Addr }
+
+// ShardOutputs is one replica set of a sharded listener.
+type ShardOutputs struct {
+	Name    string
+	Outputs []Output
 }
 
 // RelayConfig is what one relay instance is configured with.
 type RelayConfig struct {
 	Bind    string // host:port of the relay's HTTP listener
-	DataDir string // influxgate's data-dir
+	DataDir string // the relay's data directory (influxgate's log, influx-proxy's file buffer)
 	Sync    string // influxgate's sync policy; "" = its default
 	Outputs []Output
 	// LogStore is influxgate's [log-store] table ("" = the local log).
 	LogStore string
+	// ShardKey and Shards configure a sharded listener instead of Outputs
+	// (influxgate only).
+	ShardKey string
+	Shards   []ShardOutputs
 }
 
-// configText renders rc in the relay's dialect. influxgate reads
-// influxdb-relay's format too; its own keys (data-dir, sync, log) are added
-// only for influxgate.
-func (r Relay) configText(rc RelayConfig) string {
-	var b strings.Builder
-	if r.Kind == KindInfluxgate {
-		fmt.Fprintf(&b, "data-dir = %s\n", strconv.Quote(rc.DataDir))
-		if rc.Sync != "" {
-			fmt.Fprintf(&b, "sync = %s\n", strconv.Quote(rc.Sync))
-		}
-		// Warnings (a backend down) are throttled; info would log start-up
-		// chatter only, but warn keeps the log small for long runs.
-		b.WriteString("\n[log]\nlevel = \"warn\"\n")
-		b.WriteString(rc.LogStore)
+// AllOutputs returns every backend: Outputs, or those of every shard in
+// order.
+func (rc RelayConfig) AllOutputs() []Output {
+	if len(rc.Shards) == 0 {
+		return rc.Outputs
 	}
-	fmt.Fprintf(&b, "\n[[http]]\nname = \"bench\"\nbind-addr = %s\noutput = [\n", strconv.Quote(rc.Bind))
-	for _, o := range rc.Outputs {
-		fmt.Fprintf(&b, "  { name = %s, location = %s, timeout = \"10s\"", strconv.Quote(o.Name), strconv.Quote(o.URL))
-		if o.BufferMB > 0 {
-			fmt.Fprintf(&b, ", buffer-size-mb = %d", o.BufferMB)
-		}
-		b.WriteString(" },\n")
+	var out []Output
+	for _, s := range rc.Shards {
+		out = append(out, s.Outputs...)
 	}
-	b.WriteString("]\n")
-	return b.String()
+	return out
 }
 
-// StartRelay writes rc's config into dir and starts the relay, pinned to
-// cpus with GOMAXPROCS procs (0 leaves Go's default) and extra environment
-// variables, on a free port. It returns once /ping answers; rc.Bind is
-// filled in.
+// StartRelay writes rc's config into dir in the relay's dialect and starts
+// the relay, pinned to cpus with GOMAXPROCS procs (0 leaves Go's default)
+// and extra environment variables, on a free port. It returns once /ping
+// answers; rc.Bind is filled in.
 func StartRelay(r Relay, rc *RelayConfig, dir, cpus string, procs int, extraEnv []string) (*Process, error) {
-	var env []string
+	d := r.dialect()
+	env := append([]string(nil), d.env...)
 	if procs > 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
 	env = append(env, extraEnv...)
-	p, addr, err := startRetrying(func(addr string) (*Process, error) {
-		rc.Bind = addr
-		cfg := filepath.Join(dir, r.Name+".toml")
-		if err := os.WriteFile(cfg, []byte(r.configText(*rc)), 0o644); err != nil {
+	// A relay that reads a fixed file name from its working directory
+	// (Inmate) gets a directory of its own.
+	cfgDir := dir
+	if d.inDir {
+		cfgDir = filepath.Join(dir, r.Name)
+		if err := os.MkdirAll(cfgDir, 0o755); err != nil {
 			return nil, err
 		}
-		p, err := StartProcess(ProcSpec{Name: r.Name, Path: r.Path, Args: []string{"-config", cfg},
-			Env: env, CPUs: cpus, Log: filepath.Join(dir, r.Name+".log")})
+	}
+	p, addr, err := startRetrying(func(addr string) (*Process, error) {
+		rc.Bind = addr
+		text, err := d.render(*rc)
+		if err != nil {
+			return nil, fmt.Errorf("%s config: %w", r.Name, err)
+		}
+		cfg := filepath.Join(cfgDir, d.configName(r.Name))
+		if err := os.WriteFile(cfg, text, 0o644); err != nil {
+			return nil, err
+		}
+		spec := ProcSpec{Name: r.Name, Path: r.Path, Args: d.args(cfg),
+			Env: env, CPUs: cpus, Log: filepath.Join(dir, r.Name+".log")}
+		if d.inDir {
+			spec.Dir = cfgDir
+		}
+		p, err := StartProcess(spec)
 		if err != nil {
 			return nil, err
 		}

@@ -60,8 +60,8 @@ func (r Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(tw, "scenario\trelay\tlines/s\treq/s\tp50\tp99\tmax\terrors\tcpu/line\tlines/cpu-s\trelay cpu\tpeak rss\tceiling\tof ceil\tharness cpu\tdelivery\t")
 	for _, res := range r.Results {
 		s := res.Median
-		if res.Err != "" && len(res.Runs) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", res.Scenario.Name, res.Relay, "skipped: "+res.Err)
+		if why := notRun(res); why != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", res.Scenario.Name, res.Relay, why)
 			continue
 		}
 		ceil, of := "-", "-"
@@ -77,6 +77,10 @@ func (r Report) WriteTable(w io.Writer) {
 			s.Errors, s.CPUPerLine, perCPU, s.RelayCPU, mb(s.PeakRSS), ceil, of, s.HarnessCPU, delivery(res))
 	}
 	tw.Flush()
+	if r.relayCount() > 1 {
+		fmt.Fprintln(w)
+		r.writeSideBySide(w)
+	}
 
 	var notes []string
 	for _, res := range r.Results {
@@ -130,6 +134,20 @@ func (r Report) WriteTable(w io.Writer) {
 		for _, n := range notes {
 			fmt.Fprintln(w, n)
 		}
+	}
+}
+
+// notRun says why a result has no runs ("" if it has some).
+func notRun(res Result) string {
+	switch {
+	case len(res.Runs) > 0:
+		return ""
+	case res.NotApplicable != "":
+		return "n/a: " + res.NotApplicable
+	case res.Err != "":
+		return "skipped: " + res.Err
+	default:
+		return "not run"
 	}
 }
 

@@ -12,6 +12,9 @@ type Result struct {
 	Runs     []RunResult `json:"runs"`
 	Median   Summary     `json:"median"`
 	Err      string      `json:"error,omitempty"`
+	// NotApplicable says why the relay does not run this scenario (a sync
+	// policy or sharding it does not have).
+	NotApplicable string `json:"not_applicable,omitempty"`
 	// Baseline marks the sink-direct ceiling: the load sent straight into
 	// one sink that sits where the relay would.
 	Baseline bool `json:"baseline,omitempty"`

@@ -74,14 +74,17 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) []Result {
 		}
 		return results
 	}
-	if sc.Sync != "" || sc.NATS > 0 {
-		for i, rel := range r.Relays {
-			if !rel.Durable() {
-				results[i].Err = "relay has no sync policy or log engine"
-			}
+	for i, rel := range r.Relays {
+		switch {
+		case sc.Sync != "" && !rel.Durable():
+			results[i].NotApplicable = "no sync policy"
+		case sc.Shards > 0 && !rel.Shards():
+			results[i].NotApplicable = "no sharded listener"
+		case sc.NATS > 0 && !rel.Durable():
+			results[i].NotApplicable = "no log engine"
 		}
 	}
-	bodies, err := GenerateBodies(16, sc.Lines, sc.Gzip, time.Now().Add(-24*time.Hour))
+	bodies, err := GenerateBodiesOver(bodyCount(sc.Lines), sc.Lines, sc.Measurements, sc.Gzip, time.Now().Add(-24*time.Hour))
 	if err != nil {
 		for i := range results {
 			results[i].Err = err.Error()
@@ -104,7 +107,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) []Result {
 			}
 		}
 		for i, rel := range r.Relays {
-			if results[i].Err != "" || ctx.Err() != nil {
+			if results[i].Err != "" || results[i].NotApplicable != "" || ctx.Err() != nil {
 				continue
 			}
 			r.logf("%s run %d: %s", sc.Name, run+1, rel.Name)
@@ -132,6 +135,13 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) []Result {
 	}
 	base.Median = summarizeRuns(base.Runs)
 	return append([]Result{base}, results...)
+}
+
+// bodyCount is how many bodies a scenario cycles through: at least 16, and
+// enough that every one of the generated series is sent (a single-line load
+// of 16 bodies would repeat 16 points).
+func bodyCount(lines int) int {
+	return max(16, (Series+lines-1)/lines)
 }
 
 func (r *Runner) window(sc Scenario) time.Duration {
@@ -162,7 +172,7 @@ func (r *Runner) ceiling(ctx context.Context, sc Scenario, bodies []Body) (*Ceil
 	}
 	defer sp.Stop(5 * time.Second)
 	var cpu cpuWindow
-	res, err := RunLoad(ctx, LoadConfig{Addr: sp.Addr, Target: "/write?db=bench", Conns: sc.Conns,
+	res, err := RunLoad(ctx, LoadConfig{Addr: sp.Addr, Target: "/write?db=" + benchDB, Conns: sc.Conns,
 		Bodies: bodies, Gzip: sc.Gzip, Warmup: r.Warmup, Duration: r.window(sc),
 		OnWindow: cpu.hook(sp.PID(), nil)})
 	if err != nil {
@@ -228,14 +238,14 @@ func (r *Runner) perf(sc Scenario, rel Relay, run, pid int) func(bool) {
 	}
 }
 
-// waitLines polls until every sink has at least want lines or timeout
-// passes, and returns how long it waited.
-func waitLines(ctx context.Context, sinks []*Sink, want int64, timeout time.Duration) time.Duration {
+// waitLines polls until every sink i has at least want[i] lines or
+// timeout passes, and returns how long it waited.
+func waitLines(ctx context.Context, sinks []*Sink, want []int64, timeout time.Duration) time.Duration {
 	start := time.Now()
 	for {
 		done := true
-		for _, s := range sinks {
-			if s.Stats().Lines < want {
+		for i, s := range sinks {
+			if s.Stats().Lines < want[i] {
 				done = false
 			}
 		}
@@ -246,7 +256,7 @@ func waitLines(ctx context.Context, sinks []*Sink, want int64, timeout time.Dura
 	}
 }
 
-// runSinks runs sc once against rel in front of two sinks.
+// runSinks runs sc once against rel in front of its sinks.
 func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []Body, run int) (RunResult, error) {
 	var rr RunResult
 	dir, err := os.MkdirTemp(r.WorkDir, "influxgate-bench-"+sc.Name+"-")
@@ -255,25 +265,14 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	}
 	defer r.cleanup(dir)
 
-	healthy, err := StartSink("127.0.0.1:0", SinkOptions{})
+	set, err := startRunSinks(sc)
+	defer set.close()
 	if err != nil {
 		return rr, err
 	}
-	defer healthy.Close()
-	other, err := StartSink("127.0.0.1:0", SinkOptions{Delay: sc.Slow, Down: sc.Down})
-	if err != nil {
-		return rr, err
-	}
-	defer other.Close()
-
-	rc := RelayConfig{DataDir: filepath.Join(dir, "data"), Sync: sc.Sync, Outputs: []Output{
-		{Name: "sink-1", URL: healthy.URL()}, {Name: "sink-2", URL: other.URL()}}}
-	switch {
-	case !rel.Durable():
-		// influxdb-relay keeps failed writes in a RAM buffer of this size
-		// (0 would mean none at all); the figures used 100 MB.
-		rc.Outputs[0].BufferMB, rc.Outputs[1].BufferMB = 100, 100
-	case sc.Down:
+	rc := set.rc
+	rc.DataDir, rc.Sync = filepath.Join(dir, "data"), sc.Sync
+	if sc.Down && rel.Durable() {
 		rc.Outputs[1].BufferMB = r.DownCapMB
 	}
 	if sc.NATS > 0 {
@@ -293,7 +292,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	sampler := SampleRSS(pid, 250*time.Millisecond)
 
 	var cpu cpuWindow
-	res, err := RunLoad(ctx, LoadConfig{Addr: rc.Bind, Target: "/write?db=bench", Conns: sc.Conns,
+	res, err := RunLoad(ctx, LoadConfig{Addr: rc.Bind, Target: "/write?db=" + benchDB, Conns: sc.Conns,
 		Bodies: bodies, Gzip: sc.Gzip, Warmup: r.Warmup, Duration: r.window(sc),
 		OnWindow: cpu.hook(pid, r.perf(sc, rel, run, pid))})
 	if err != nil {
@@ -304,13 +303,18 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	rr.RelayCPU = cpu.cores(res.Window)
 	rr.CPUPerLine = cpu.perLine(res.Lines)
 
-	up := []*Sink{healthy}
-	if !sc.Down {
-		up = append(up, other)
+	want, err := set.expected(res, bodies)
+	if err != nil {
+		sampler.Stop()
+		return rr, err
 	}
-	rr.DrainWait = waitLines(ctx, up, res.TotalLines, r.DrainTimeout)
-	rr.Sinks = append(rr.Sinks, sinkReport("sink-1", healthy, res.TotalLines, false))
-	rr.Sinks = append(rr.Sinks, sinkReport("sink-2", other, res.TotalLines, sc.Down))
+	rr.DrainWait = waitLines(ctx, set.sinks, want, r.DrainTimeout)
+	for i, s := range set.sinks {
+		rr.Sinks = append(rr.Sinks, sinkReport(set.names[i], s, want[i], set.down[i]))
+	}
+	if spread := set.shardSpread(want); spread != "" {
+		rr.Notes = append(rr.Notes, spread)
+	}
 	if sc.Down {
 		rr.DataDirBytes = dirSize(rc.DataDir)
 		if rel.Durable() {
@@ -326,8 +330,8 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 		}
 	}
 	if sc.Recovery {
-		rr.Recovery = r.recover(ctx, other, res.TotalLines)
-		rr.Sinks[1] = sinkReport("sink-2", other, res.TotalLines, false)
+		rr.Recovery = r.recover(ctx, set.sinks[1], res.TotalLines)
+		rr.Sinks[1] = sinkReport("sink-2", set.sinks[1], res.TotalLines, false)
 	}
 	if p.Exited() {
 		rr.Notes = append(rr.Notes, "relay exited during the run; log tail:\n"+p.LogTail(10))

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Scenario is one benchmark situation. Every scenario but influxd runs the
-// relay in front of two sinks.
+// Scenario is one benchmark situation. Every scenario but influxd and
+// shards runs the relay in front of two sinks.
 type Scenario struct {
 	Name  string `json:"name"`
 	About string `json:"about"`
@@ -23,6 +23,14 @@ type Scenario struct {
 	// Recovery brings the down sink back after the load and measures how
 	// fast the relay drains its backlog into it.
 	Recovery bool `json:"recovery,omitempty"`
+	// Shards, if set, runs the relay with a sharded listener of this many
+	// shards (shard-key = "measurement"), each a replica set of two sinks;
+	// relays without sharding are n/a.
+	Shards int `json:"shards,omitempty"`
+	// Measurements, if set, spreads the lines over this many measurements
+	// (half cpu, half mem) instead of two, so that sharding by measurement
+	// has keys to spread.
+	Measurements int `json:"measurements,omitempty"`
 	// Influxd runs against real influxd instead of sinks.
 	Influxd bool `json:"influxd,omitempty"`
 	// Duration, if set, replaces the runner's window.
@@ -37,16 +45,31 @@ type Scenario struct {
 }
 
 // Request shapes from the issue: large batches as Telegraf sends them from
-// a big host or an aggregator, small ones as many small clients do.
+// a big host or an aggregator, small ones as many small clients do, and
+// single points as scripts, IoT devices and client libraries without
+// batching send them. Single-line requests use twice small's connections:
+// when every request carries one point, a relay's throughput is its
+// request rate, and only concurrent requests can share a group commit (or,
+// for the peers, a backend batch); 64 is many clients while the closed
+// loop still fits the harness's one core (its CPU column says when not).
 const (
-	largeLines, largeConns = 5000, 8
-	smallLines, smallConns = 10, 32
+	largeLines, largeConns   = 5000, 8
+	smallLines, smallConns   = 10, 32
+	singleLines, singleConns = 1, 64
+)
+
+// The shards scenario: two replica sets, keyed by measurement, over 100
+// measurements (50 cpu, 50 mem), so each shard gets about half the lines of
+// every request and the split is exercised on every request.
+const (
+	shardCount, shardMeasurements = 2, 100
 )
 
 // Scenarios lists every scenario, in the order "all" runs them.
 var Scenarios = []Scenario{
 	{Name: "large", About: "5000-line batches, 8 connections, sync=always", Lines: largeLines, Conns: largeConns},
 	{Name: "small", About: "10-line batches, 32 connections, sync=always", Lines: smallLines, Conns: smallConns},
+	{Name: "single-line", About: "1-line requests, 64 connections, sync=always", Lines: singleLines, Conns: singleConns},
 	{Name: "gzip", About: "large, gzip-compressed bodies", Lines: largeLines, Conns: largeConns, Gzip: true},
 	// The sync policies are compared on small batches, where a fsync is
 	// shared by the fewest lines and its cost shows most.
@@ -56,6 +79,7 @@ var Scenarios = []Scenario{
 	{Name: "backend-down", About: "large, second sink down for the whole run (backlog on disk)", Lines: largeLines, Conns: largeConns, Down: true},
 	{Name: "recovery", About: "large with the second sink down, then back: drain rate", Lines: largeLines, Conns: largeConns, Down: true, Recovery: true},
 	{Name: "slow-backend", About: "small, second sink answers after 200 ms", Lines: smallLines, Conns: smallConns, Slow: 200 * time.Millisecond},
+	{Name: "shards", About: "large over 100 measurements, two shards of two sinks (shard-key = measurement)", Lines: largeLines, Conns: largeConns, Shards: shardCount, Measurements: shardMeasurements},
 	// The log in NATS JetStream (docs/performance.md, "The log in NATS"):
 	// small batches, where an append's latency shows most, on one server
 	// and on a cluster of three (R3, a quorum per append).

@@ -140,3 +140,46 @@ func TestShardedWritesByTagAndPartialWrites(t *testing.T) {
 		t.Errorf("shards hold %d points, want the 100 written and the good line of the partial write", total)
 	}
 }
+
+// One replica of a shard down and back: writes keep being acknowledged,
+// reads go to the replica that is up, and once it is back the replicas of
+// every shard are identical and every point is counted once.
+func TestShardedReplicaDownAndBack(t *testing.T) {
+	t.Parallel()
+	c := newShardedConfig(t, "measurement", 2, "db")
+	g := startGate(t, c.cfg)
+	write := func(from, to int) {
+		var body strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&body, "m%02d,host=h v=%d %d\n", i%40, i, 1700000000000000000+int64(i))
+		}
+		g.mustWrite(t, "db=db", body.String())
+	}
+	write(0, 400)
+	g.waitCaughtUp(t, 30*time.Second)
+	down := c.shards[0][1]
+	down.Stop(t)
+	write(400, 800)
+	// Reads of every shard still answer exactly, from the replica that is
+	// up (the one that is down is not caught up).
+	counts, err := countSeries(http.DefaultClient, g.url, "SELECT count(v) FROM /.*/")
+	if err != nil {
+		t.Fatalf("query with a replica down: %v", err)
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if len(counts) != 40 || total != 800 {
+		t.Errorf("with a replica down, counts of %d measurements add up to %d; want 40 and 800", len(counts), total)
+	}
+	down.Restart(t)
+	g.waitCaughtUp(t, 30*time.Second)
+	sum := 0
+	for _, rs := range c.shards {
+		sum += len(identical(t, "db", rs...))
+	}
+	if sum != 800 {
+		t.Errorf("the shards hold %d points, want 800", sum)
+	}
+}

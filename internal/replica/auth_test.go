@@ -64,7 +64,11 @@ func TestResyncReportsRejectedBucket(t *testing.T) {
 			t.Errorf("difference outside the rejected measurement: %+v", d)
 		}
 	}
-	if res.Copied != 142 {
+	// Every other bucket is copied; a comparison pass may copy one again
+	// (the output names it: see TestResyncRepairsBucketClobberedAfterCopy).
+	if res.Copied < 142 {
 		t.Errorf("copied %d buckets, want the other 142", res.Copied)
+	} else if res.Copied > 142 {
+		t.Logf("copied %d buckets, %d again after a comparison pass:\n%s", res.Copied, res.Copied-142, out.String())
 	}
 }

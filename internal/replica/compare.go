@@ -60,7 +60,7 @@ func scan(ctx context.Context, bs []*server, units []unit, bucket int64, limit i
 func memberStats(ctx context.Context, bs []*server, u *unit, w span, bucket int64) ([]map[int64]stats, error) {
 	per := make([]map[int64]stats, len(u.members))
 	err := eachBackend(ctx, all(len(u.members)), func(ctx context.Context, j int) (err error) {
-		per[j], err = bs[u.members[j]].bucketStats(ctx, u.db, u.rp, u.m, w, bucket)
+		per[j], err = bs[u.members[j]].bucketStats(ctx, u.db, u.rp, u.m, u.cond, w, bucket)
 		return err
 	})
 	return per, err

@@ -14,8 +14,12 @@
 // client classifies as transient) and a bound on the requests in flight to
 // each backend (server.go). Nothing here takes the daemon's
 // data-directory lock; the only files touched are the resync progress file
-// (data-dir/resync/<listener>-<from>-<to>.json) and the daemon's divergence
-// mark (data-dir/<listener dir>/diverged/<output>).
+// (data-dir/resync/<listener>-<from>-<to>.json, or for a shard of a
+// sharded listener <shard dir>/resync/<from>-<to>.json) and the daemon's
+// divergence mark (<replica set dir>/diverged/<output>, the replica set
+// dir being data-dir/<listener dir> or data-dir/<listener
+// dir>/shards/<shard>). Each shard of a sharded listener is a replica set
+// of its own (ReplicaSet): verify compares each, resync works within one.
 //
 // # Comparing
 //
@@ -106,7 +110,7 @@
 // # Divergence marks
 //
 // When the daemon's overflow policy skips records for an output, it
-// writes the time T to data-dir/<listener dir>/diverged/<output> and
+// writes the time T to <replica set dir>/diverged/<output> and
 // /health reports the output as "diverged since T". SettleMarker deletes
 // that file, clearing the mark, after a resync into that output that
 // copied every database over a range covering [T, the resync's start] and

@@ -42,6 +42,10 @@ type Bar struct {
 	now   func() time.Time
 	every time.Duration
 
+	// what and unit name the work in plain lines and the bar: "resync"
+	// and "points" unless Named says otherwise.
+	what, unit string
+
 	mu          sync.Mutex
 	phase       string
 	total, done int64
@@ -50,10 +54,17 @@ type Bar struct {
 
 // NewBar returns a Bar writing to w; terminal selects the redrawn bar.
 func NewBar(w io.Writer, terminal bool) *Bar {
-	b := &Bar{w: w, tty: terminal, now: time.Now, every: 5 * time.Second}
+	b := &Bar{w: w, tty: terminal, now: time.Now, every: 5 * time.Second, what: "resync", unit: "points"}
 	if terminal {
 		b.every = 200 * time.Millisecond
 	}
+	return b
+}
+
+// Named sets the name of the work (default "resync") and of the unit
+// counted (default "points") and returns b.
+func (b *Bar) Named(what, unit string) *Bar {
+	b.what, b.unit = what, unit
 	return b
 }
 
@@ -107,7 +118,7 @@ func (b *Bar) draw(final bool) {
 		eta = time.Duration(float64(total-b.done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	if !b.tty {
-		fmt.Fprintf(b.w, "resync %s: %.1f%% (%d of %d points), %.0f points/s, ETA %s\n", b.phase, pct, b.done, total, rate, eta)
+		fmt.Fprintf(b.w, "%s %s: %.1f%% (%d of %d %s), %.0f %s/s, ETA %s\n", b.what, b.phase, pct, b.done, total, b.unit, rate, b.unit, eta)
 		return
 	}
 	const width = 30
@@ -120,5 +131,5 @@ func (b *Bar) draw(final bool) {
 	if final {
 		end = "\n"
 	}
-	fmt.Fprintf(b.w, "\r\x1b[K%s [%s] %5.1f%%  %d/%d points  %.0f points/s  ETA %s%s", b.phase, bar, pct, b.done, total, rate, eta, end)
+	fmt.Fprintf(b.w, "\r\x1b[K%s [%s] %5.1f%%  %d/%d %s  %.0f %s/s  ETA %s%s", b.phase, bar, pct, b.done, total, b.unit, rate, b.unit, eta, end)
 }

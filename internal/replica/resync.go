@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/backfill"
 )
 
 // ResyncOptions configure Resync.
@@ -56,6 +57,14 @@ type ResyncOptions struct {
 	Progress Progress
 	// Out receives one line per step for the operator (nil: discarded).
 	Out io.Writer
+	// CQBackfill recomputes, after the copy, the target's continuous
+	// queries over the copied range (as the daemon does for a backend that
+	// received points late), before the comparison passes. Their targets
+	// in the copied range are compared (and copied again where they
+	// differ) like any measurement; the recomputation covers what the
+	// copy does not, such as a query writing INTO a database left out by
+	// Database.
+	CQBackfill bool
 
 	limiter waiter           // tests inject one; default from Rate
 	now     func() time.Time // tests inject a clock; default time.Now
@@ -201,6 +210,11 @@ func (r *resyncer) run(ctx context.Context) error {
 	if err := r.copy(ctx, "copy", jobs, true); err != nil {
 		return err
 	}
+	if r.o.CQBackfill {
+		if err := r.backfill(ctx, units); err != nil {
+			return err
+		}
+	}
 	bucket := int64(r.o.Bucket)
 	for pass := 1; ; pass++ {
 		diffs, _, err := findDiffs(ctx, r.bs, units, bucket, r.o.Concurrency, r.o.Recheck)
@@ -226,6 +240,10 @@ func (r *resyncer) run(ctx context.Context) error {
 			return nil
 		}
 		fmt.Fprintf(r.o.Out, "comparison pass %d: %d bucket(s) differ (writes during the copy?); copying them again\n", pass, len(diffs))
+		for _, d := range diffs {
+			fmt.Fprintf(r.o.Out, "  %s.%s.%s %s: %s\n", d.u.db, d.u.rp, d.u.m, time.Unix(0, d.diff.start).UTC().Format(time.RFC3339),
+				d.diff.describe(memberNames(r.bs, []int{0, 1})))
+		}
 		if err := r.copy(ctx, "re-copy", jobs, false); err != nil {
 			return err
 		}
@@ -262,56 +280,11 @@ func (r *resyncer) schema(ctx context.Context) ([]unit, error) {
 	}
 	var units []unit
 	for _, db := range srcDBs {
-		rps, err := src.retentionPolicies(ctx, db)
+		rps, err := copySchema(ctx, src, dst, db, slices.Contains(dstDBs, db), schemaAlter,
+			func(q string) error { return r.exec(ctx, q) },
+			func(note string) { fmt.Fprintln(r.o.Out, "note: "+note) })
 		if err != nil {
 			return nil, err
-		}
-		// The default policy goes last, so that its DEFAULT is the one
-		// that stays.
-		slices.SortStableFunc(rps, func(a, b retentionPolicy) int {
-			return cmp.Compare(boolInt(a.Default), boolInt(b.Default))
-		})
-		var have []retentionPolicy
-		if slices.Contains(dstDBs, db) {
-			if have, err = dst.retentionPolicies(ctx, db); err != nil {
-				return nil, err
-			}
-		} else {
-			// Created with the source's default policy, so that no
-			// autogen policy appears that the source does not have.
-			q := "CREATE DATABASE " + quoteIdent(db)
-			if i := slices.IndexFunc(rps, func(p retentionPolicy) bool { return p.Default }); i >= 0 {
-				p := rps[i]
-				q += fmt.Sprintf(" WITH DURATION %s REPLICATION %d SHARD DURATION %s NAME %s",
-					rpDuration(p.Duration), max(p.Replication, 1), durationLit(p.ShardDuration), quoteIdent(p.Name))
-				have = []retentionPolicy{p}
-			}
-			if err := r.exec(ctx, q); err != nil {
-				return nil, err
-			}
-		}
-		for _, p := range rps {
-			i := slices.IndexFunc(have, func(h retentionPolicy) bool { return h.Name == p.Name })
-			def := ""
-			if p.Default {
-				def = " DEFAULT"
-			}
-			switch {
-			case i < 0:
-				err = r.exec(ctx, fmt.Sprintf("CREATE RETENTION POLICY %s ON %s DURATION %s REPLICATION %d SHARD DURATION %s%s",
-					quoteIdent(p.Name), quoteIdent(db), rpDuration(p.Duration), max(p.Replication, 1), durationLit(p.ShardDuration), def))
-			case have[i].Duration != p.Duration || have[i].ShardDuration != p.ShardDuration || p.Default && !have[i].Default:
-				err = r.exec(ctx, fmt.Sprintf("ALTER RETENTION POLICY %s ON %s DURATION %s SHARD DURATION %s%s",
-					quoteIdent(p.Name), quoteIdent(db), rpDuration(p.Duration), durationLit(p.ShardDuration), def))
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		for _, h := range have {
-			if !slices.ContainsFunc(rps, func(p retentionPolicy) bool { return p.Name == h.Name }) {
-				fmt.Fprintf(r.o.Out, "note: %s has retention policy %s.%s, which %s lacks; left alone\n", dst.Name, db, h.Name, src.Name)
-			}
 		}
 		ms, err := src.measurements(ctx, db)
 		if err != nil {
@@ -324,6 +297,84 @@ func (r *resyncer) schema(ctx context.Context) ([]unit, error) {
 		}
 	}
 	return units, nil
+}
+
+// What copySchema does with a retention policy the target has with other
+// settings (schemaAlter) and with continuous queries (schemaCQs).
+const (
+	schemaAlter = 1 << iota
+	schemaCQs
+)
+
+// copySchema creates db on dst as src has it (dstHas: dst has the
+// database already): the database with src's default retention policy (so
+// that no autogen policy appears that src lacks), the missing retention
+// policies with src's duration, shard duration, replication and default
+// flag; with schemaAlter, policies with other settings are altered to
+// match; with schemaCQs, the continuous queries dst lacks (by name) are
+// created. Each statement goes through exec; note receives what is left
+// alone. It returns src's retention policies.
+func copySchema(ctx context.Context, src, dst *server, db string, dstHas bool, what int,
+	exec func(q string) error, note func(string)) ([]retentionPolicy, error) {
+	rps, err := src.retentionPolicies(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	// The default policy goes last, so that its DEFAULT is the one
+	// that stays.
+	slices.SortStableFunc(rps, func(a, b retentionPolicy) int {
+		return cmp.Compare(boolInt(a.Default), boolInt(b.Default))
+	})
+	var have []retentionPolicy
+	if dstHas {
+		if have, err = dst.retentionPolicies(ctx, db); err != nil {
+			return nil, err
+		}
+	} else {
+		q := "CREATE DATABASE " + quoteIdent(db)
+		if i := slices.IndexFunc(rps, func(p retentionPolicy) bool { return p.Default }); i >= 0 {
+			p := rps[i]
+			q += fmt.Sprintf(" WITH DURATION %s REPLICATION %d SHARD DURATION %s NAME %s",
+				rpDuration(p.Duration), max(p.Replication, 1), durationLit(p.ShardDuration), quoteIdent(p.Name))
+			have = []retentionPolicy{p}
+		}
+		if err := exec(q); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range rps {
+		i := slices.IndexFunc(have, func(h retentionPolicy) bool { return h.Name == p.Name })
+		def := ""
+		if p.Default {
+			def = " DEFAULT"
+		}
+		switch {
+		case i < 0:
+			err = exec(fmt.Sprintf("CREATE RETENTION POLICY %s ON %s DURATION %s REPLICATION %d SHARD DURATION %s%s",
+				quoteIdent(p.Name), quoteIdent(db), rpDuration(p.Duration), max(p.Replication, 1), durationLit(p.ShardDuration), def))
+		case have[i].Duration != p.Duration || have[i].ShardDuration != p.ShardDuration || p.Default && !have[i].Default:
+			if what&schemaAlter == 0 {
+				note(fmt.Sprintf("retention policy %s.%s differs between %s and %s; left alone", db, p.Name, src.Name, dst.Name))
+				break
+			}
+			err = exec(fmt.Sprintf("ALTER RETENTION POLICY %s ON %s DURATION %s SHARD DURATION %s%s",
+				quoteIdent(p.Name), quoteIdent(db), rpDuration(p.Duration), durationLit(p.ShardDuration), def))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range have {
+		if !slices.ContainsFunc(rps, func(p retentionPolicy) bool { return p.Name == h.Name }) {
+			note(fmt.Sprintf("%s has retention policy %s.%s, which %s lacks; left alone", dst.Name, db, h.Name, src.Name))
+		}
+	}
+	if what&schemaCQs != 0 {
+		if err := copyCQs(ctx, src, dst, db, exec); err != nil {
+			return nil, err
+		}
+	}
+	return rps, nil
 }
 
 func boolInt(b bool) int {
@@ -449,7 +500,21 @@ func (r *resyncer) copy(ctx context.Context, phase string, jobs []job, record bo
 // copyBucket streams the points of u in w from the source and writes them
 // to the target in batches, returning how many it wrote.
 func (r *resyncer) copyBucket(ctx context.Context, u *unit, w span, p Progress) (int64, error) {
-	q := fmt.Sprintf("SELECT * FROM %s WHERE %s GROUP BY *", source(u.rp, u.m), timeCond(w.from, w.to))
+	return copyBucketTo(ctx, r.src, []*server{r.dst}, u, w, copyParams{batch: r.o.BatchSize, chunk: r.o.ChunkSize, limiter: r.o.limiter}, p)
+}
+
+// copyParams tune copyBucketTo.
+type copyParams struct {
+	batch, chunk int    // lines per write, rows per chunk of the source's answer
+	limiter      waiter // nil: no limit; each write to each target waits for its lines
+}
+
+// copyBucketTo streams the points of u in w from src (GROUP BY *, so that
+// tags and fields are told apart) and writes them to every target in
+// batches of typed line protocol, returning how many points it wrote to
+// each target.
+func copyBucketTo(ctx context.Context, src *server, dsts []*server, u *unit, w span, cp copyParams, p Progress) (int64, error) {
+	q := fmt.Sprintf("SELECT * FROM %s WHERE %s GROUP BY *", source(u.rp, u.m), where(u.cond, w))
 	rend := lineRenderer{types: u.types}
 	var (
 		buf     []byte
@@ -460,31 +525,33 @@ func (r *resyncer) copyBucket(ctx context.Context, u *unit, w span, p Progress) 
 		if lines == 0 {
 			return nil
 		}
-		if r.o.limiter != nil {
-			if err := r.o.limiter.WaitN(ctx, lines); err != nil {
+		for _, dst := range dsts {
+			if cp.limiter != nil {
+				if err := cp.limiter.WaitN(ctx, lines); err != nil {
+					return err
+				}
+			}
+			if err := dst.write(ctx, u.db, u.rp, buf); err != nil {
 				return err
 			}
-		}
-		if err := r.dst.write(ctx, u.db, u.rp, buf); err != nil {
-			return err
 		}
 		p.Add(int64(lines))
 		written += int64(lines)
 		buf, lines = buf[:0], 0
 		return nil
 	}
-	err := r.src.queryChunked(ctx, u.db, q, r.o.ChunkSize, func(s backend.Series) error {
+	err := src.queryChunked(ctx, u.db, q, cp.chunk, func(s backend.Series) error {
 		rows := s.Values
 		for len(rows) > 0 {
 			part := s
-			part.Values = rows[:min(len(rows), r.o.BatchSize-lines)]
+			part.Values = rows[:min(len(rows), cp.batch-lines)]
 			rows = rows[len(part.Values):]
 			var n int
 			var err error
 			if buf, n, err = rend.appendSeries(buf, part); err != nil {
 				return fmt.Errorf("%s.%s.%s: %w", u.db, u.rp, u.m, err)
 			}
-			if lines += n; lines >= r.o.BatchSize {
+			if lines += n; lines >= cp.batch {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -504,3 +571,35 @@ func (nopProgress) Start(string, int64) {}
 func (nopProgress) Add(int64)           {}
 func (nopProgress) BucketDone(Bucket)   {}
 func (nopProgress) Finish()             {}
+
+// backfill recomputes the target's continuous queries over the copied
+// range of every retention policy (package backfill has the rules).
+func (r *resyncer) backfill(ctx context.Context, units []unit) error {
+	ranges := map[[2]string]*backfill.Range{}
+	for _, u := range units {
+		k := [2]string{u.db, u.rp}
+		last := u.rng.to - 1 // rng.to is exclusive, Range.To inclusive
+		if rg := ranges[k]; rg == nil {
+			ranges[k] = &backfill.Range{DB: u.db, RP: u.rp, From: u.rng.from, To: last}
+		} else {
+			rg.From, rg.To = min(rg.From, u.rng.from), max(rg.To, last)
+		}
+	}
+	var spec backfill.Spec
+	for _, rg := range ranges {
+		spec.Ranges = append(spec.Ranges, *rg)
+	}
+	res, err := backfill.NewRunner(r.dst.c).Run(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("recompute continuous queries on %s: %w", r.dst.Name, err)
+	}
+	fmt.Fprintf(r.o.Out, "continuous queries recomputed on %s over the copied range: %d statement(s), %d interval(s)\n",
+		r.dst.Name, res.Statements, res.Intervals)
+	for _, f := range res.Failed {
+		fmt.Fprintf(r.o.Out, "  refused: %s\n", f)
+	}
+	if res.Skipped > 0 {
+		fmt.Fprintf(r.o.Out, "  %d interval(s) left alone: their source data is beyond its retention policy\n", res.Skipped)
+	}
+	return nil
+}

@@ -303,8 +303,17 @@ func TestResyncRepairsBucketClobberedAfterCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !clobber.done || res.Copied != 143 || !res.Agreed() || !strings.Contains(out.String(), "comparison pass 1: 1 bucket(s) differ") {
-		t.Fatalf("want the clobbered bucket copied a second time (142+1 copies) and agreement; clobbered=%t result %+v\n%s", clobber.done, res, out.String())
+	// The clobbered bucket must be found and copied again. Rarely a
+	// comparison pass finds another bucket differing right after the copy
+	// too, and copies it again as it is built to do; the output names
+	// every such bucket, so a repeat shows which.
+	clobbered := fmt.Sprintf("db.autogen.mem %s:", clobber.at.Start.Format(time.RFC3339))
+	if !clobber.done || res.Copied < 143 || !res.Agreed() || !strings.Contains(out.String(), clobbered) {
+		t.Fatalf("want the clobbered bucket (%s) copied a second time and agreement; clobbered=%t result %+v\n%s",
+			clobbered, clobber.done, res, out.String())
+	}
+	if res.Copied > 143 {
+		t.Logf("more buckets than the clobbered one were copied again:\n%s", out.String())
 	}
 	samePoints(t, a, b)
 }
@@ -326,5 +335,45 @@ func (c *clobberer) BucketDone(b Bucket) {
 		if err := c.target.WriteLines(context.Background(), "db", "autogen", []byte(c.line)); err != nil {
 			panic(err)
 		}
+	}
+}
+
+// With CQBackfill, resync recomputes the target's continuous queries over
+// the copied range: here a query writes INTO a database the resync leaves
+// out (-db), so only the recomputation can give the target its results.
+func TestResyncRecomputesContinuousQueries(t *testing.T) {
+	a := testinflux.Start(t, testinflux.Options{})
+	b := testinflux.Start(t, testinflux.Options{})
+	seed(t, a)
+	const cq = `CREATE CONTINUOUS QUERY used ON db BEGIN SELECT count(used) AS n, sum(used) AS s INTO other.month.mem_1h FROM db.autogen.mem GROUP BY time(1h) END`
+	b.Exec(t, `CREATE DATABASE "db"`)
+	b.Exec(t, `CREATE DATABASE "other" WITH DURATION 30d REPLICATION 1 SHARD DURATION 2h NAME "month"`)
+	for _, s := range []*testinflux.Server{a, b} {
+		s.Exec(t, cq)
+	}
+	// The results the query would have written on a, had it run then.
+	a.Exec(t, fmt.Sprintf(`SELECT count(used) AS n, sum(used) AS s INTO other.month.mem_1h FROM db.autogen.mem WHERE time >= %d AND time < %d GROUP BY time(1h)`,
+		ts(0, 0), ts(31, 0)))
+	var out strings.Builder
+	res, err := Resync(context.Background(), ResyncOptions{Source: backendOf(t, a, "a"), Target: backendOf(t, b, "b"),
+		Database: "db", CQBackfill: true, Recheck: 50 * time.Millisecond, Out: &out})
+	if err != nil || !res.Agreed() {
+		t.Fatalf("resync: %v %+v\n%s", err, res, out.String())
+	}
+	if !strings.Contains(out.String(), "continuous queries recomputed on b") {
+		t.Errorf("the output does not report the recomputation:\n%s", out.String())
+	}
+	onlyCQ := func(ps []string) (out []string) {
+		for _, p := range ps {
+			if strings.HasPrefix(p, "mem_1h ") {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	want, got := onlyCQ(a.Points(t, "other")), onlyCQ(b.Points(t, "other"))
+	if len(want) != 30 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+		t.Errorf("continuous-query results: a holds %d points, b %d:\n a: %s\n b: %s", len(want), len(got),
+			strings.Join(want, " | "), strings.Join(got, " | "))
 	}
 }

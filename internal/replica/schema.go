@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -107,12 +108,20 @@ func (s *server) fieldTypes(ctx context.Context, db, rp, m string) (map[string][
 	return types, nil
 }
 
-// timeRange returns the times of the first and the last point of rp.m;
-// ok is false when there is none. Two LIMIT 1 queries read one block per
-// series at each end instead of the whole measurement.
-func (s *server) timeRange(ctx context.Context, db, rp, m string) (first, last int64, ok bool, err error) {
+// timeRange returns the times of the first and the last point of rp.m
+// (of its series that match cond, when cond is not ""); ok is false when
+// there is none. Two LIMIT 1 queries read one block per series at each end
+// instead of the whole measurement.
+func (s *server) timeRange(ctx context.Context, db, rp, m, cond string) (first, last int64, ok bool, err error) {
+	filter := ""
+	if cond != "" {
+		filter = " WHERE " + cond
+	}
 	edge := func(order string) (int64, bool, error) {
-		res, err := s.query(ctx, db, "SELECT * FROM "+source(rp, m)+" ORDER BY time "+order+" LIMIT 1")
+		res, err := s.query(ctx, db, "SELECT * FROM "+source(rp, m)+filter+" ORDER BY time "+order+" LIMIT 1")
+		if isNotFound(err) {
+			return 0, false, nil
+		}
 		if err != nil {
 			return 0, false, err
 		}
@@ -205,8 +214,65 @@ func timeCond(from, to int64) string {
 	return fmt.Sprintf("time >= %d AND time < %d", from, to)
 }
 
+// where is the WHERE clause selecting the series that match cond ("": all)
+// in w.
+func where(cond string, w span) string {
+	if cond == "" {
+		return timeCond(w.from, w.to)
+	}
+	return cond + " AND " + timeCond(w.from, w.to)
+}
+
 // InfluxDB's bounds for timestamps.
 const (
 	minTime = math.MinInt64 + 2
 	maxTime = math.MaxInt64 - 1
 )
+
+// continuousQueries maps the names of db's continuous queries to their
+// definitions (CREATE CONTINUOUS QUERY ... END, as SHOW CONTINUOUS QUERIES
+// prints them).
+func (s *server) continuousQueries(ctx context.Context, db string) (map[string]string, error) {
+	res, err := s.query(ctx, "", "SHOW CONTINUOUS QUERIES")
+	if err != nil {
+		return nil, err
+	}
+	cqs := map[string]string{}
+	for _, se := range res.Series {
+		if se.Name != db {
+			continue
+		}
+		for _, row := range se.Values {
+			if len(row) < 2 {
+				continue
+			}
+			name, _ := row[0].(string)
+			q, _ := row[1].(string)
+			if name != "" && q != "" {
+				cqs[name] = q
+			}
+		}
+	}
+	return cqs, nil
+}
+
+// copyCQs creates on dst the continuous queries of db that src has and
+// dst lacks (by name), with src's definitions.
+func copyCQs(ctx context.Context, src, dst *server, db string, exec func(q string) error) error {
+	want, err := src.continuousQueries(ctx, db)
+	if err != nil || len(want) == 0 {
+		return err
+	}
+	have, err := dst.continuousQueries(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if _, ok := have[name]; !ok {
+			if err := exec(want[name]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -107,19 +107,20 @@ func bucketSpan(start, bucket int64, r span) span {
 	return span{max(start, r.from), min(addSat(start, bucket), r.to)}
 }
 
-// bucketStats returns the stats of every non-empty bucket of rp.m in w,
-// keyed by bucket start. A database or retention policy that does not exist
-// has no buckets.
-func (s *server) bucketStats(ctx context.Context, db, rp, m string, w span, bucket int64) (map[int64]stats, error) {
+// bucketStats returns the stats of every non-empty bucket of rp.m in w
+// (only its series that match cond, when cond is not ""), keyed by bucket
+// start. A database or retention policy that does not exist has no
+// buckets.
+func (s *server) bucketStats(ctx context.Context, db, rp, m, cond string, w span, bucket int64) (map[int64]stats, error) {
 	const query = "SELECT count(*), %sFROM %s WHERE %s GROUP BY time(%s) fill(none)"
-	q := fmt.Sprintf(query, "sum(*), min(*), max(*) ", source(rp, m), timeCond(w.from, w.to), durationLit(time.Duration(bucket)))
+	q := fmt.Sprintf(query, "sum(*), min(*), max(*) ", source(rp, m), where(cond, w), durationLit(time.Duration(bucket)))
 	res, err := s.query(ctx, db, q)
 	var be *backend.Error
 	noSum := errors.As(err, &be) && be.Reason == "unreadable_answer" && strings.Contains(be.Err.Error(), "unsupported value")
 	if noSum {
 		// A float sum overflowed and InfluxDB could not print it: compare
 		// this window without sums.
-		q = fmt.Sprintf(query, "min(*), max(*) ", source(rp, m), timeCond(w.from, w.to), durationLit(time.Duration(bucket)))
+		q = fmt.Sprintf(query, "min(*), max(*) ", source(rp, m), where(cond, w), durationLit(time.Duration(bucket)))
 		res, err = s.query(ctx, db, q)
 	}
 	if isNotFound(err) {

@@ -11,61 +11,157 @@ import (
 	"github.com/influxgate/influxgate/internal/config"
 )
 
-// Listeners returns the [[http]] listeners to verify: the one named, or
-// every listener with at least two outputs.
-func Listeners(cfg *config.Config, name string) ([]config.HTTPConfig, error) {
-	var out []config.HTTPConfig
+// ReplicaSet is a set of outputs that hold the same data: the outputs of
+// an unsharded listener, or those of one shard of a sharded listener.
+type ReplicaSet struct {
+	Listener string
+	Shard    string // "" for an unsharded listener
+	Outputs  []config.OutputConfig
+	// Dir is the set's directory in the data directory
+	// (config.RelayDir): where the daemon keeps its log, cursors and
+	// divergence marks.
+	Dir string
+}
+
+// String names the set for people: listener "main", or listener "main"
+// shard "s1".
+func (r ReplicaSet) String() string {
+	if r.Shard == "" {
+		return fmt.Sprintf("listener %q", r.Listener)
+	}
+	return fmt.Sprintf("listener %q shard %q", r.Listener, r.Shard)
+}
+
+// MarkerPath is the file in which the daemon records since when it skipped
+// records for output (its overflow policy): <set dir>/diverged/<output>.
+// Deleting the file clears "diverged since T" on /health within a second.
+func (r ReplicaSet) MarkerPath(output string) string {
+	return filepath.Join(r.Dir, "diverged", output)
+}
+
+// StatePath is the progress file of a resync from one output of the set
+// to another: data-dir/resync/<listener>-<from>-<to>.json for an unsharded
+// listener (where it always was), <shard dir>/resync/<from>-<to>.json for
+// a shard.
+func (r ReplicaSet) StatePath(dataDir, from, to string) string {
+	if r.Shard == "" {
+		return filepath.Join(dataDir, "resync", config.DirName(r.Listener)+"-"+config.DirName(from)+"-"+config.DirName(to)+".json")
+	}
+	return filepath.Join(r.Dir, "resync", config.DirName(from)+"-"+config.DirName(to)+".json")
+}
+
+// ReplicaSets returns the replica sets to verify: those of the listener
+// named (every listener when ""), and of a sharded listener every shard,
+// or the one named. Without names, only sets of two or more outputs are
+// returned: there is nothing to compare in the others.
+func ReplicaSets(cfg *config.Config, listener, shard string) ([]ReplicaSet, error) {
+	var out []ReplicaSet
+	listenerFound, shardFound := false, 0
 	for _, h := range cfg.HTTP {
-		if name != "" && h.Name != name {
+		if listener != "" && h.Name != listener {
 			continue
 		}
-		if name == "" && len(h.Outputs) < 2 {
+		listenerFound = true
+		if !h.Sharded() {
+			if shard == "" && (listener != "" || len(h.Outputs) >= 2) {
+				out = append(out, ReplicaSet{Listener: h.Name, Outputs: h.Outputs, Dir: cfg.RelayDir(h.Name, "")})
+			}
 			continue
 		}
-		out = append(out, h)
+		found := false
+		for _, sc := range h.Shards {
+			if shard != "" && sc.Name != shard {
+				continue
+			}
+			found = true
+			if shard != "" || len(sc.Outputs) >= 2 {
+				out = append(out, ReplicaSet{Listener: h.Name, Shard: sc.Name, Outputs: sc.Outputs, Dir: cfg.RelayDir(h.Name, sc.Name)})
+			}
+		}
+		if found && shard != "" {
+			shardFound++
+		}
 	}
 	switch {
-	case name != "" && len(out) == 0:
-		return nil, fmt.Errorf("no [[http]] listener named %q (have %s)", name, listenerNames(cfg))
+	case listener != "" && !listenerFound:
+		return nil, fmt.Errorf("no [[http]] listener named %q (have %s)", listener, listenerNames(cfg))
+	case shard != "" && shardFound == 0 && listener != "":
+		return nil, fmt.Errorf("listener %q has no shard named %q", listener, shard)
+	case shard != "" && shardFound == 0:
+		return nil, fmt.Errorf("no sharded [[http]] listener has a shard named %q", shard)
+	case shard != "" && shardFound > 1:
+		return nil, fmt.Errorf("several listeners have a shard named %q: choose one with -listener", shard)
 	case len(out) == 0:
-		return nil, errors.New("no [[http]] listener has two or more outputs to compare")
+		return nil, errors.New("no [[http]] listener or shard has two or more outputs to compare")
 	}
 	return out, nil
 }
 
-// Pair finds the outputs from and to of one listener: the one named, or the
-// only listener that has outputs with both names.
-func Pair(cfg *config.Config, listener, from, to string) (h config.HTTPConfig, src, dst config.OutputConfig, err error) {
+// Pair finds the outputs from and to: in the listener named (or the only
+// listener that has outputs with both names), in its outputs or, for a
+// sharded listener, in one of its shards (the one named, when shard is
+// not ""). Output names are unique across a listener's shards, so the
+// names alone find the shard; both must be in the same one.
+func Pair(cfg *config.Config, listener, shard, from, to string) (set ReplicaSet, src, dst config.OutputConfig, err error) {
 	if from == to {
-		return h, src, dst, fmt.Errorf("-from and -to both name %q", from)
+		return set, src, dst, fmt.Errorf("-from and -to both name %q", from)
 	}
-	var found []config.HTTPConfig
-	for _, c := range cfg.HTTP {
-		if listener != "" && c.Name != listener {
-			continue
-		}
-		_, okFrom := output(c, from)
-		_, okTo := output(c, to)
+	sets, err := ReplicaSets(cfg, listener, shard)
+	if err != nil && (listener != "" || shard != "") {
+		return set, src, dst, err
+	}
+	var found []ReplicaSet
+	for _, s := range sets {
+		_, okFrom := output(s.Outputs, from)
+		_, okTo := output(s.Outputs, to)
 		if okFrom && okTo {
-			found = append(found, c)
+			found = append(found, s)
 		}
 	}
 	switch {
-	case len(found) == 0 && listener != "":
-		return h, src, dst, fmt.Errorf("listener %q has no outputs named %q and %q", listener, from, to)
 	case len(found) == 0:
-		return h, src, dst, fmt.Errorf("no [[http]] listener has outputs named %q and %q", from, to)
+		where := "no [[http]] listener or shard"
+		switch {
+		case shard != "":
+			where = fmt.Sprintf("shard %q", shard)
+		case listener != "":
+			where = fmt.Sprintf("listener %q", listener)
+		}
+		if s1, s2 := shardOf(cfg, listener, from), shardOf(cfg, listener, to); s1 != "" && s2 != "" && s1 != s2 {
+			return set, src, dst, fmt.Errorf("outputs %q (shard %s) and %q (shard %s) are in different shards, which hold different data", from, s1, to, s2)
+		}
+		return set, src, dst, fmt.Errorf("%s has outputs named %q and %q", where, from, to)
 	case len(found) > 1:
-		return h, src, dst, fmt.Errorf("listeners %s all have outputs named %q and %q: choose one with -listener", listenerNames(&config.Config{HTTP: found}), from, to)
+		var names []string
+		for _, s := range found {
+			names = append(names, s.String())
+		}
+		return set, src, dst, fmt.Errorf("%s all have outputs named %q and %q: choose one with -listener", strings.Join(names, ", "), from, to)
 	}
-	h = found[0]
-	src, _ = output(h, from)
-	dst, _ = output(h, to)
-	return h, src, dst, nil
+	set = found[0]
+	src, _ = output(set.Outputs, from)
+	dst, _ = output(set.Outputs, to)
+	return set, src, dst, nil
 }
 
-func output(h config.HTTPConfig, name string) (config.OutputConfig, bool) {
-	for _, o := range h.Outputs {
+// shardOf names the shard of a sharded listener (the one named, or any)
+// that has an output named name, or "".
+func shardOf(cfg *config.Config, listener, name string) string {
+	for _, h := range cfg.HTTP {
+		if listener != "" && h.Name != listener {
+			continue
+		}
+		for _, sc := range h.Shards {
+			if _, ok := output(sc.Outputs, name); ok {
+				return sc.Name
+			}
+		}
+	}
+	return ""
+}
+
+func output(outputs []config.OutputConfig, name string) (config.OutputConfig, bool) {
+	for _, o := range outputs {
 		if o.Name == name {
 			return o, true
 		}
@@ -82,18 +178,6 @@ func listenerNames(cfg *config.Config) string {
 		return "none"
 	}
 	return strings.Join(n, ", ")
-}
-
-// MarkerPath is the file in which the daemon records since when it skipped
-// records for an output (its overflow policy): deleting the file clears
-// "diverged since T" on /health within a second.
-func MarkerPath(dataDir, listener, output string) string {
-	return filepath.Join(dataDir, config.DirName(listener), "diverged", output)
-}
-
-// StatePath is the progress file of a resync from one output to another.
-func StatePath(dataDir, listener, from, to string) string {
-	return filepath.Join(dataDir, "resync", config.DirName(listener)+"-"+config.DirName(from)+"-"+config.DirName(to)+".json")
 }
 
 // Coverage is what a finished resync copied, to decide whether it repaired

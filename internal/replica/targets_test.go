@@ -14,15 +14,24 @@ func TestDirNameAndPaths(t *testing.T) {
 	if got := config.DirName("main/ä b.c-d_e"); got != "main___b.c-d_e" { // one '_' per character, as the daemon
 		t.Errorf("DirName = %q", got)
 	}
-	if got := MarkerPath("/d", "my listener", "b"); got != "/d/my_listener/diverged/b" {
+	cfg := &config.Config{DataDir: "/d"}
+	plain := ReplicaSet{Listener: "my listener", Dir: cfg.RelayDir("my listener", "")}
+	if got := plain.MarkerPath("b"); got != "/d/my_listener/diverged/b" {
 		t.Errorf("MarkerPath = %q", got)
 	}
-	if got := StatePath("/d", "main", "a", "b 2"); got != "/d/resync/main-a-b_2.json" {
+	if got := (ReplicaSet{Listener: "main"}).StatePath("/d", "a", "b 2"); got != "/d/resync/main-a-b_2.json" {
 		t.Errorf("StatePath = %q", got)
+	}
+	sharded := ReplicaSet{Listener: "main", Shard: "s 1", Dir: cfg.RelayDir("main", "s 1")}
+	if got := sharded.MarkerPath("b"); got != "/d/main/shards/s_1/diverged/b" {
+		t.Errorf("MarkerPath of a shard = %q", got)
+	}
+	if got := sharded.StatePath("/d", "a", "b"); got != "/d/main/shards/s_1/resync/a-b.json" {
+		t.Errorf("StatePath of a shard = %q", got)
 	}
 }
 
-func TestListenersAndPair(t *testing.T) {
+func TestReplicaSetsAndPair(t *testing.T) {
 	out := func(names ...string) []config.OutputConfig {
 		var o []config.OutputConfig
 		for _, n := range names {
@@ -30,30 +39,65 @@ func TestListenersAndPair(t *testing.T) {
 		}
 		return o
 	}
-	cfg := &config.Config{HTTP: []config.HTTPConfig{
+	cfg := &config.Config{DataDir: "/d", HTTP: []config.HTTPConfig{
 		{Name: "one", Outputs: out("a", "b")},
 		{Name: "two", Outputs: out("a", "b", "c")},
 		{Name: "solo", Outputs: out("x")},
+		{Name: "sh", ShardKey: "measurement", Shards: []config.ShardConfig{
+			{Name: "s1", Outputs: out("s1a", "s1b")}, {Name: "s2", Outputs: out("s2a", "s2b")}, {Name: "s3", Outputs: out("s3a")}}},
 	}}
-	ls, err := Listeners(cfg, "")
-	if err != nil || len(ls) != 2 || ls[0].Name != "one" || ls[1].Name != "two" {
-		t.Errorf("Listeners: %v %v", ls, err)
+	names := func(sets []ReplicaSet) string {
+		var n []string
+		for _, s := range sets {
+			n = append(n, s.String())
+		}
+		return strings.Join(n, "; ")
 	}
-	if _, err := Listeners(cfg, "nope"); err == nil || !strings.Contains(err.Error(), `"one", "two", "solo"`) {
+	sets, err := ReplicaSets(cfg, "", "")
+	if want := `listener "one"; listener "two"; listener "sh" shard "s1"; listener "sh" shard "s2"`; err != nil || names(sets) != want {
+		t.Errorf("ReplicaSets: %s %v\nwant %s", names(sets), err, want)
+	}
+	if sets[2].Dir != "/d/sh/shards/s1" {
+		t.Errorf("dir of shard s1: %s", sets[2].Dir)
+	}
+	if sets, err := ReplicaSets(cfg, "sh", "s3"); err != nil || names(sets) != `listener "sh" shard "s3"` {
+		t.Errorf("ReplicaSets(sh, s3): %s %v", names(sets), err)
+	}
+	if sets, err := ReplicaSets(cfg, "", "s2"); err != nil || names(sets) != `listener "sh" shard "s2"` {
+		t.Errorf("ReplicaSets(s2): %s %v", names(sets), err)
+	}
+	for _, bad := range [][2]string{{"nope", ""}, {"sh", "s9"}, {"", "s9"}, {"one", "s1"}} {
+		if _, err := ReplicaSets(cfg, bad[0], bad[1]); err == nil {
+			t.Errorf("ReplicaSets%v: no error", bad)
+		}
+	}
+	if _, err := ReplicaSets(cfg, "nope", ""); err == nil || !strings.Contains(err.Error(), `"one", "two", "solo", "sh"`) {
 		t.Errorf("unknown listener: %v", err)
 	}
-	if _, _, _, err := Pair(cfg, "", "a", "b"); err == nil || !strings.Contains(err.Error(), "-listener") {
+	if _, _, _, err := Pair(cfg, "", "", "a", "b"); err == nil || !strings.Contains(err.Error(), "-listener") {
 		t.Errorf("ambiguous pair: %v", err)
 	}
-	h, src, dst, err := Pair(cfg, "two", "a", "b")
-	if err != nil || h.Name != "two" || src.Name != "a" || dst.Name != "b" {
-		t.Errorf("pair in two: %v %v %v %v", h.Name, src.Name, dst.Name, err)
+	set, src, dst, err := Pair(cfg, "two", "", "a", "b")
+	if err != nil || set.Listener != "two" || src.Name != "a" || dst.Name != "b" {
+		t.Errorf("pair in two: %v %v %v %v", set, src.Name, dst.Name, err)
 	}
-	if h, _, dst, err := Pair(cfg, "", "c", "a"); err != nil || h.Name != "two" || dst.Name != "a" {
-		t.Errorf("only listener two has c: %v %v", h.Name, err)
+	if set, _, dst, err := Pair(cfg, "", "", "c", "a"); err != nil || set.Listener != "two" || dst.Name != "a" {
+		t.Errorf("only listener two has c: %v %v", set, err)
+	}
+	if set, _, _, err := Pair(cfg, "", "", "s2b", "s2a"); err != nil || set.Shard != "s2" || set.Dir != "/d/sh/shards/s2" {
+		t.Errorf("outputs of shard s2: %v %v", set, err)
+	}
+	if set, _, _, err := Pair(cfg, "sh", "s1", "s1a", "s1b"); err != nil || set.Shard != "s1" {
+		t.Errorf("outputs of shard s1 with -shard: %v %v", set, err)
+	}
+	if _, _, _, err := Pair(cfg, "", "", "s1a", "s2a"); err == nil || !strings.Contains(err.Error(), "different shards") {
+		t.Errorf("outputs of two shards: %v", err)
+	}
+	if _, _, _, err := Pair(cfg, "sh", "s2", "s1a", "s1b"); err == nil || !strings.Contains(err.Error(), `shard "s2"`) {
+		t.Errorf("outputs not in the shard named: %v", err)
 	}
 	for _, bad := range [][3]string{{"", "a", "a"}, {"", "a", "zz"}, {"one", "a", "c"}} {
-		if _, _, _, err := Pair(cfg, bad[0], bad[1], bad[2]); err == nil {
+		if _, _, _, err := Pair(cfg, bad[0], "", bad[1], bad[2]); err == nil {
 			t.Errorf("Pair%v: no error", bad)
 		}
 	}

@@ -81,6 +81,9 @@ type Difference struct {
 	Measurement     string    // "" above the measurement level
 	Bucket          time.Time // start of the time bucket (KindData only)
 	Detail          string    // what differs, naming the backends
+	// CQ names the continuous queries that write this measurement, when it
+	// is one's target ("db.name, ..."); "" otherwise.
+	CQ string
 }
 
 // Report is the outcome of Verify.
@@ -121,6 +124,9 @@ type unit struct {
 	listing   []int               // the backends whose SHOW MEASUREMENTS lists m
 	types     map[string][]string // field types, for rendering and float sums
 	rng       span                // the data's time range
+	// cond limits the unit to some of m's series (a Scope's tag
+	// condition); "" takes them all.
+	cond string
 }
 
 // Verify compares the replicas: databases, retention policies (name,
@@ -146,6 +152,7 @@ func Verify(ctx context.Context, o VerifyOptions) (*Report, error) {
 	if err := v.data(ctx, units); err != nil {
 		return nil, err
 	}
+	loadCQTargets(ctx, v.bs).name(v.rep.Differences)
 	slices.SortStableFunc(v.rep.Differences, func(a, b Difference) int {
 		return cmp.Or(strings.Compare(a.Database, b.Database), strings.Compare(a.RetentionPolicy, b.RetentionPolicy),
 			strings.Compare(a.Measurement, b.Measurement), a.Bucket.Compare(b.Bucket))
@@ -362,7 +369,7 @@ func dataRange(ctx context.Context, bs []*server, u *unit, start, end time.Time)
 	var mu sync.Mutex
 	found := span{maxTime + 1, minTime}
 	err := eachBackend(ctx, u.members, func(ctx context.Context, i int) error {
-		first, last, ok, err := bs[i].timeRange(ctx, u.db, u.rp, u.m)
+		first, last, ok, err := bs[i].timeRange(ctx, u.db, u.rp, u.m, u.cond)
 		if err != nil || !ok {
 			return err
 		}

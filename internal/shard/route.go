@@ -11,6 +11,11 @@ type Route struct {
 	// them from then on. cleared are done keys whose data is also gone
 	// from their old owner.
 	done, cleared map[string]bool
+	// finishing: every key that existed before the rebalance is done,
+	// so the keys not in done (first written during the rebalance, to
+	// both owners) are served by their new owner too, and written to it
+	// alone; their old owner's copies are strays until cleared.
+	finishing bool
 }
 
 // NewRoute is the routing without a rebalance.
@@ -21,6 +26,9 @@ func NewRoute(owners Placement) *Route { return &Route{to: owners} }
 func NewMoveRoute(from, to Placement, done, cleared map[string]bool) *Route {
 	return &Route{to: to, from: &from, done: done, cleared: cleared}
 }
+
+// moved reports whether key's new owner serves it.
+func (r *Route) moved(key string) bool { return r.finishing || r.done[key] }
 
 // Moving reports whether a rebalance is in progress.
 func (r *Route) Moving() bool { return r.from != nil }
@@ -47,13 +55,14 @@ func (r *Route) names() []string {
 // writeOwners returns the owner of key and, while the key moves and its
 // move is not done, its old owner: writes go to both, so that the shard
 // that serves the key's reads until the move completes has every point,
-// and the new owner has every point written since the move began.
+// and the new owner has every point written since the move began. Once the
+// rebalance is finishing, a key not done goes to its new owner alone.
 func (r *Route) writeOwners(key []byte) (owner, old string) {
 	owner = r.to.Owner(key)
 	if r.from == nil {
 		return owner, ""
 	}
-	if o := r.from.Owner(key); o != owner && !r.done[string(key)] {
+	if o := r.from.Owner(key); o != owner && !r.moved(string(key)) {
 		return owner, o
 	}
 	return owner, ""
@@ -66,7 +75,7 @@ func (r *Route) ReadOwner(key []byte) string {
 	if r.from == nil {
 		return owner
 	}
-	if o := r.from.Owner(key); o != owner && !r.done[string(key)] {
+	if o := r.from.Owner(key); o != owner && !r.moved(string(key)) {
 		return o
 	}
 	return owner
@@ -88,9 +97,9 @@ func (r *Route) Strays(shard string, key []byte) bool {
 	k := string(key)
 	switch shard {
 	case owner:
-		return !r.done[k]
+		return !r.moved(k)
 	case old:
-		return r.done[k] && !r.cleared[k]
+		return r.moved(k) && !r.cleared[k]
 	}
 	return false
 }

@@ -20,7 +20,8 @@ import (
 //
 //	placement                 the shards that owned keys when the data on
 //	                          the backends was last in place (JSON)
-//	rebalance/state           a rebalance in progress: from and to (JSON)
+//	rebalance/state           a rebalance in progress: from and to, and
+//	                          whether it is finishing (JSON)
 //	rebalance/keys            keys moved so far, one JSON object a line:
 //	                          {"done":KEY} once copied and verified,
 //	                          {"cleared":KEY} once deleted from the old owner
@@ -50,6 +51,13 @@ type MoveState struct {
 	From    []string  `json:"from"`
 	To      []string  `json:"to"`
 	Started time.Time `json:"started"`
+	// Finishing is set by influxgate rebalance once every key that was
+	// on a shard before the rebalance is done: from then on the keys not
+	// listed in rebalance/keys (first written during the rebalance, to
+	// both owners) are read from and written to their new owner alone,
+	// so that their old owners' copies can be deleted before the
+	// placement changes (Route has the rules). Absent in older files.
+	Finishing bool `json:"finishing,omitempty"`
 }
 
 // ReadPlacement returns the shards of the stored placement, and false when
@@ -107,6 +115,19 @@ func StartMove(dir string, from, to []string) (*MoveState, error) {
 	}
 	b, _ := json.Marshal(m)
 	return m, wal.WriteFileAtomic(filepath.Join(d, stateFile), append(b, '\n'))
+}
+
+// MarkFinishing records that every key that was on a shard before the
+// rebalance is done (MoveState.Finishing).
+func MarkFinishing(dir string, m *MoveState) error {
+	f := *m
+	f.Finishing = true
+	b, _ := json.Marshal(f)
+	if err := wal.WriteFileAtomic(filepath.Join(dir, rebalanceDir, stateFile), append(b, '\n')); err != nil {
+		return err
+	}
+	m.Finishing = true
+	return nil
 }
 
 // FinishMove makes the rebalance's target the placement and removes the
@@ -195,7 +216,9 @@ func LoadRoute(dir string, owners []string) (*Route, *MoveState, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return NewMoveRoute(NewPlacement(m.From), NewPlacement(m.To), done, cleared), m, nil
+	r := NewMoveRoute(NewPlacement(m.From), NewPlacement(m.To), done, cleared)
+	r.finishing = m.Finishing
+	return r, m, nil
 }
 
 // Open decides a sharded listener's routing at start: owners are the
