@@ -2,6 +2,7 @@ package testnats
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +25,19 @@ func TestClusterSurvivesOneServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Servers[0].Kill(t)
+	// The stream may have lost its leader: a publish succeeds again once
+	// the two others elected one (seconds).
 	for i := range 10 {
-		if _, err := js.Publish(ctx, "t", []byte{byte(i)}); err != nil {
-			t.Fatalf("publish with one server down: %v", err)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, err := js.Publish(ctx, "t", []byte{byte(i)}, jetstream.WithMsgID(fmt.Sprint(i)))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish with one server down: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	c.Servers[0].Restart(t)
