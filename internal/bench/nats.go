@@ -27,8 +27,8 @@ func NATSServerBinary() (string, error) {
 			return matches[len(matches)-1], nil
 		}
 	}
-	if _, err := os.Stat("/usr/bin/nats-server"); err == nil {
-		return "/usr/bin/nats-server", nil
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server", nil
 	}
 	return "", errors.New("nats-server not found: run make nats-server, or set NATS_SERVER")
 }

@@ -11,7 +11,7 @@
 //
 // Binary finds nats-server: $NATS_SERVER, else the release built into the
 // cache by `make nats-server` ($HOME/.cache/influxgate/nats-server-<v>/),
-// else Debian's /usr/bin/nats-server (2.9, which has JetStream clustering
+// else Debian's /usr/sbin/nats-server (2.9, which has JetStream clustering
 // but no priority groups). A missing binary fails the test: a skipped NATS
 // test would silently claim nothing.
 //

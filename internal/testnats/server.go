@@ -68,8 +68,8 @@ func Binary() (string, error) {
 			return p, nil
 		}
 	}
-	if _, err := os.Stat("/usr/bin/nats-server"); err == nil {
-		return "/usr/bin/nats-server", nil
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server", nil
 	}
 	return "", errors.New("nats-server not found: run `make nats-server` (or apt-get install nats-server, or set NATS_SERVER)")
 }
