@@ -12,6 +12,12 @@ TELEGRAF_VERSION ?= v1.37.2
 TELEGRAF    ?= $(CACHE)/telegraf-$(TELEGRAF_VERSION:v%=%)/telegraf
 TELEGRAF_TAGS := custom,inputs.exec,inputs.influxdb,parsers.influx,serializers.influx,outputs.influxdb,outputs.influxdb_v2,outputs.file
 export TELEGRAF_BIN := $(TELEGRAF)
+# nats-server for the replicated log's tests and benchmarks
+# (internal/testnats): a release with priority groups and per-message TTLs,
+# built from source into the cache like influxd 1.8.
+NATS_VERSION ?= v2.14.10
+NATS_SERVER ?= $(CACHE)/nats-server-$(NATS_VERSION:v%=%)/nats-server
+export NATS_SERVER
 
 # Packaging: VERSION goes into the binary and the .deb (a Debian version
 # must start with a digit). nfpm is pinned at v2.45.0: later releases need
@@ -20,7 +26,7 @@ VERSION     ?= 0.1.0~dev
 GOARCH      ?= $(shell $(GO) env GOARCH)
 NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.0
 
-.PHONY: all build demo test test-faults fuzz deps debian-deps influxd-1.8 telegraf vet fmt clean deb
+.PHONY: all build demo test test-faults test-nats fuzz deps debian-deps influxd-1.8 telegraf nats-server vet fmt clean deb
 
 all: build
 
@@ -34,8 +40,9 @@ demo: build
 
 # deps installs what the tests need: Debian's influxdb (1.6.7), the influx
 # CLI, python3-influxdb, haproxy and nginx, influxd 1.8.10 (for the /api/v2
-# endpoints) and Telegraf built into the cache.
-deps: debian-deps influxd-1.8 telegraf
+# endpoints), Telegraf and nats-server (for [log-store] engine = "nats")
+# built into the cache.
+deps: debian-deps influxd-1.8 telegraf nats-server
 
 debian-deps:
 	scripts/install-deps.sh
@@ -45,6 +52,12 @@ influxd-1.8: $(INFLUXD18)
 $(INFLUXD18):
 	CGO_ENABLED=0 GOBIN=$(dir $(INFLUXD18)) GOFLAGS=-mod=mod \
 		$(GO) install -ldflags=-s github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+nats-server: $(NATS_SERVER)
+
+$(NATS_SERVER):
+	CGO_ENABLED=0 GOBIN=$(dir $(NATS_SERVER)) GOFLAGS=-mod=mod \
+		$(GO) install -ldflags=-s github.com/nats-io/nats-server/v2@$(NATS_VERSION)
 
 telegraf: $(TELEGRAF)
 
@@ -86,6 +99,15 @@ fuzz:
 # the disk-full fault; without it that fault is skipped and said so.
 test-faults: deps
 	$(GO) test -count=1 -v -timeout 3h -run 'TestFault|TestHostile' ./internal/e2e -soak=$(SOAK)
+
+# test-nats runs the tests of [log-store] engine = "nats" against a real
+# three-server NATS cluster: the jetlog package, the e2e tests that make
+# test runs too, and the fault suite in nats mode (build tag nats; about a
+# minute and a half), which audits every acknowledged point.
+test-nats: deps
+	$(GO) vet -tags nats ./internal/e2e
+	$(GO) test -race -count=1 -timeout 15m ./internal/testnats ./internal/jetlog
+	$(GO) test -tags nats -race -count=1 -timeout 15m -run 'TestNATS' -v ./internal/e2e
 
 # deb: dist/influxgate_<version>_<arch>.deb with the binary, the systemd
 # unit, the sample config and the docs (contrib/deb/nfpm.yaml).

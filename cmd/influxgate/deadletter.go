@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/wal"
 )
@@ -47,7 +48,10 @@ func deadLetter(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	r, err := relay.New(relay.Options{Name: name, Dir: dir, Outputs: outputs})
+	// The log of the config's [log-store]: with NATS, replayed records go
+	// to the stream the running nodes deliver from.
+	r, err := relay.New(relay.Options{Name: name, Dir: dir, Outputs: outputs,
+		OpenLog: jetlog.Engine(cfg, jetlog.NodeName())})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

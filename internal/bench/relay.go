@@ -86,6 +86,8 @@ type RelayConfig struct {
 	DataDir string // the relay's data directory (influxgate's log, influx-proxy's file buffer)
 	Sync    string // influxgate's sync policy; "" = its default
 	Outputs []Output
+	// LogStore is influxgate's [log-store] table ("" = the local log).
+	LogStore string
 	// ShardKey and Shards configure a sharded listener instead of Outputs
 	// (influxgate only).
 	ShardKey string

@@ -80,6 +80,8 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) []Result {
 			results[i].NotApplicable = "no sync policy"
 		case sc.Shards > 0 && !rel.Shards():
 			results[i].NotApplicable = "no sharded listener"
+		case sc.NATS > 0 && !rel.Durable():
+			results[i].NotApplicable = "no log engine"
 		}
 	}
 	bodies, err := GenerateBodiesOver(bodyCount(sc.Lines), sc.Lines, sc.Measurements, sc.Gzip, time.Now().Add(-24*time.Hour))
@@ -272,6 +274,14 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	rc.DataDir, rc.Sync = filepath.Join(dir, "data"), sc.Sync
 	if sc.Down && rel.Durable() {
 		rc.Outputs[1].BufferMB = r.DownCapMB
+	}
+	if sc.NATS > 0 {
+		nc, store, err := startNATS(dir, sc.NATS, sc.NATSSync)
+		if err != nil {
+			return rr, err
+		}
+		defer nc.stop()
+		rc.LogStore = store
 	}
 	p, err := StartRelay(rel, &rc, dir, r.ServerCPUs, r.ServerProcs, r.RelayEnv)
 	if err != nil {

@@ -37,6 +37,11 @@ type Scenario struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	// Long scenarios run only when named, or with "all" plus -long.
 	Long bool `json:"long,omitempty"`
+	// NATS puts influxgate's log in NATS JetStream on this many servers on
+	// loopback (0: the local log); NATSSync makes them fsync before every
+	// acknowledgement (sync_interval: always).
+	NATS     int  `json:"nats_servers,omitempty"`
+	NATSSync bool `json:"nats_sync_always,omitempty"`
 }
 
 // Request shapes from the issue: large batches as Telegraf sends them from
@@ -75,6 +80,13 @@ var Scenarios = []Scenario{
 	{Name: "recovery", About: "large with the second sink down, then back: drain rate", Lines: largeLines, Conns: largeConns, Down: true, Recovery: true},
 	{Name: "slow-backend", About: "small, second sink answers after 200 ms", Lines: smallLines, Conns: smallConns, Slow: 200 * time.Millisecond},
 	{Name: "shards", About: "large over 100 measurements, two shards of two sinks (shard-key = measurement)", Lines: largeLines, Conns: largeConns, Shards: shardCount, Measurements: shardMeasurements},
+	// The log in NATS JetStream (docs/performance.md, "The log in NATS"):
+	// small batches, where an append's latency shows most, on one server
+	// and on a cluster of three (R3, a quorum per append).
+	{Name: "nats-1", About: "small, log in NATS JetStream, one server, sync_interval always", Lines: smallLines, Conns: smallConns, NATS: 1, NATSSync: true},
+	{Name: "nats-3", About: "small, log in NATS JetStream, three servers (R3)", Lines: smallLines, Conns: smallConns, NATS: 3},
+	{Name: "nats-3-sync", About: "small, log in NATS JetStream, three servers (R3), sync_interval always", Lines: smallLines, Conns: smallConns, NATS: 3, NATSSync: true},
+	{Name: "nats-3-large", About: "large, log in NATS JetStream, three servers (R3)", Lines: largeLines, Conns: largeConns, NATS: 3},
 	{Name: "influxd", About: "large into two real influxd vs. direct into one", Lines: largeLines, Conns: largeConns, Influxd: true},
 	{Name: "backend-down-5m", About: "backend-down for 5 minutes", Lines: largeLines, Conns: largeConns, Down: true, Duration: 5 * time.Minute, Long: true},
 }

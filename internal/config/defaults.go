@@ -60,6 +60,7 @@ func Default() Config {
 		DeadLetterAfter: DefaultDeadLetterAfter,
 		CQBackfill:      true,
 		Log:             LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		LogStore:        defaultLogStore(),
 
 		WriteMemoryBudgetMB: DefaultWriteMemoryBudgetMB,
 	}

@@ -59,10 +59,12 @@ type Config struct {
 	// intervals those points touch, so that its downsampled data equals
 	// the other replicas' (key "cq-backfill"; default true).
 	CQBackfill bool
-	Log        LogConfig
-	Debug      DebugConfig
-	HTTP       []HTTPConfig
-	UDP        []UDPConfig
+	// LogStore is the [log-store] table: the local log or NATS JetStream.
+	LogStore LogStoreConfig
+	Log      LogConfig
+	Debug    DebugConfig
+	HTTP     []HTTPConfig
+	UDP      []UDPConfig
 
 	// Source describes where the config came from (file name and format);
 	// it is filled by the loader, not by the user.

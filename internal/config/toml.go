@@ -29,6 +29,7 @@ type fileTOML struct {
 	DeadLetterAfter durationText `toml:"dead-letter-after"`
 	CQBackfill      *bool        `toml:"cq-backfill"`
 	Log             logTOML      `toml:"log"`
+	LogStore        logStoreTOML `toml:"log-store"`
 	Debug           debugTOML    `toml:"debug"`
 	HTTP            []httpTOML   `toml:"http"`
 	UDP             []udpTOML    `toml:"udp"`
@@ -373,6 +374,7 @@ func (c *converter) config(raw *fileTOML) Config {
 	c.duration("shutdown-timeout", raw.ShutdownTimeout, &cfg.ShutdownTimeout)
 	c.durationOrZero("shutdown-delay", raw.ShutdownDelay, &cfg.ShutdownDelay)
 	c.duration("dead-letter-after", raw.DeadLetterAfter, &cfg.DeadLetterAfter)
+	c.logStore(raw.LogStore, &cfg.LogStore)
 
 	for i, h := range raw.HTTP {
 		key := fmt.Sprintf("http[%d]", i)

@@ -52,6 +52,7 @@ func (c *Config) Validate() error {
 	positive(&p, "dead-letter-after", c.DeadLetterAfter)
 	oneOf(&p, "log.level", c.Log.Level, LogLevels)
 	oneOf(&p, "log.format", c.Log.Format, LogFormats)
+	c.validateLogStore(&p)
 	if len(c.HTTP) == 0 && len(c.UDP) == 0 {
 		p.add("", "no listeners: add at least one [[http]] or [[udp]] section")
 	}

@@ -39,6 +39,7 @@ func (c *Config) Warnings() []string {
 		key := fmt.Sprintf("udp[%d]", i)
 		w = append(w, outputWarnings(key, u.Outputs, notYet)...)
 	}
+	w = append(w, c.LogStore.warnings()...)
 	return append(w, c.authWarnings()...)
 }
 

@@ -110,4 +110,11 @@ type workerDeps struct {
 	// divergedPath is the file that keeps the divergence mark.
 	divergedPath string
 	logger       *slog.Logger
+
+	// With a shared log: the lease this node must hold to deliver, this
+	// node's name, and where delivery resumes once it holds the lease
+	// (the cursor the previous deliverer stored).
+	lease  Lease
+	node   string
+	resume func() uint64
 }

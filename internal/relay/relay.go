@@ -88,6 +88,11 @@ type Relay struct {
 	closed    atomic.Bool
 	// appendErr is the error of the last append, nil after a success.
 	appendErr atomic.Pointer[error]
+
+	// shared is the log as shared by several nodes (nil for a local log);
+	// stopShare ends the subscription to the other nodes' reports.
+	shared    Shared
+	stopShare func()
 }
 
 // New opens (or creates) the relay's log and cursors and prepares a worker
@@ -126,6 +131,7 @@ func New(opts Options) (*Relay, error) {
 		return nil, fmt.Errorf("relay %s: open log: %w", opts.Name, err)
 	}
 	r := &Relay{opts: opts, log: l, cursors: cur, metrics: opts.Metrics, logger: logger}
+	r.shared, _ = l.(Shared)
 	r.writeTimeout.Store(int64(opts.WriteTimeout))
 	ch, err := r.prepare(opts.Outputs, opts.DeadLetterAfter)
 	if err != nil {
@@ -155,11 +161,24 @@ func (r *Relay) Start() {
 		return
 	}
 	r.started = true
-	r.set.Load().start()
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopHouse, r.houseDone = cancel, make(chan struct{})
+	if r.shared != nil {
+		stop, err := r.shared.Subscribe(r)
+		if err != nil {
+			// Verdicts of other nodes' deliveries will not reach this
+			// node's writes: consistency levels above any time out.
+			r.logger.Error("cannot subscribe to the other nodes' delivery reports", "err", err)
+			stop = func() {}
+		}
+		r.stopShare = stop
+	}
+	r.set.Load().start()
 	go func() {
 		defer close(r.houseDone)
+		if r.shared != nil {
+			go r.shareLoop(ctx)
+		}
 		r.housekeep(ctx)
 	}()
 }
@@ -189,6 +208,12 @@ func (r *Relay) housekeep(ctx context.Context) {
 func (r *Relay) persistCursors(set *workerSet) {
 	low := uint64(0)
 	for _, w := range set.workers {
+		if w.standby.Load() || (w.lease != nil && !w.lease.Held()) {
+			// Another node delivers and stores this cursor; the log
+			// keeps what it has not passed (Shared logs truncate by
+			// the stored cursors).
+			continue
+		}
 		next := w.next.Load()
 		if w.cq != nil {
 			// Before the cursor: a crash must not lose the ranges of
@@ -246,6 +271,15 @@ func (r *Relay) Close(ctx context.Context) error {
 	if r.started {
 		set.stop()
 		r.persistCursors(set)
+		if r.stopShare != nil {
+			r.stopShare()
+		}
+	}
+	// After the cursors are stored: the next deliverer resumes from them.
+	for _, w := range set.workers {
+		if w.lease != nil {
+			w.lease.Release()
+		}
 	}
 	set.tracker.close()
 	r.logSummary("closed")

@@ -107,6 +107,11 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 	deps := workerDeps{sender: sender, source: r.log, verdicts: set.tracker, peers: set,
 		metrics: r.metrics.forWorker(r.opts.Name, o.Name), logger: logger,
 		divergedPath: divergedPath(r.opts.Dir, o.Name)}
+	if r.shared != nil {
+		deps.verdicts = sharedVerdicts{tracker: set.tracker, shared: r.shared, name: o.Name}
+		deps.lease, deps.node = r.shared.Lease(o.Name), r.shared.Node()
+		deps.resume = func() uint64 { return r.resumeAt(o.Name, logger) }
+	}
 	if prev != nil {
 		deps.dead = prev.dead
 	} else {
@@ -237,6 +242,9 @@ func (ch *Change) Commit() error {
 		for _, w := range old.workers {
 			if _, ok := ch.set.byName[w.name]; !ok {
 				r.logger.Info("output removed by a reload", "backend", w.name)
+				if w.lease != nil {
+					w.lease.Release()
+				}
 			}
 		}
 		r.logSummary("reconfigured")

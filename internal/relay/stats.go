@@ -37,6 +37,12 @@ type BackendStats struct {
 	CursorNote string
 	// Backfill is the continuous-query backfill; nil when it is off.
 	Backfill *BackfillStatus
+	// Deliverer names the node that delivers to the backend when the log
+	// is shared by several nodes ("" with a local log); Standby is true
+	// when that is another node, whose reports State, Backlog, LastError
+	// and DivergedSince then mirror (the counters are this node's own).
+	Deliverer string
+	Standby   bool
 }
 
 // Stats is a snapshot of a relay.
@@ -79,6 +85,7 @@ func (r *Relay) Stats() Stats {
 			Rejected: maps.Clone(w.rejected), Dropped: maps.Clone(w.dropped),
 			DeadLetters: w.deadLetters.Load(), LastError: w.lastErr, LastErrorAt: w.lastErrAt,
 			BufferSizeBytes: w.capBytes, CursorNote: w.cursorNote,
+			Deliverer: w.deliverer, Standby: w.standby.Load(),
 		}
 		b.Backfill = w.cq.status()
 		w.mu.Unlock()

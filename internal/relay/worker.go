@@ -88,6 +88,13 @@ type worker struct {
 	overCap    chan struct{} // buffered(1): the backlog went over its cap
 	// cq is the continuous-query backfill; nil when it is off.
 	cq *cqBackfill
+
+	// With a shared log (lease != nil): standby is true while another node
+	// delivers to the backend, heard is when its deliverer last reported
+	// (ns), deliverer names that node (under mu).
+	standby   atomic.Bool
+	heard     atomic.Int64
+	deliverer string
 }
 
 func newWorker(cfg workerConfig, deps workerDeps, start uint64) *worker {
@@ -106,6 +113,10 @@ func newWorker(cfg workerConfig, deps workerDeps, start uint64) *worker {
 	if start <= deps.source.LastIndex() {
 		w.state.Store(int32(StateReplaying))
 	}
+	if deps.lease != nil && !deps.lease.Held() {
+		w.standby.Store(true)
+		w.heard.Store(time.Now().UnixNano())
+	}
 	return w
 }
 
@@ -116,6 +127,10 @@ func (w *worker) State() State { return State(w.state.Load()) }
 // a backend forever.
 func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
+		dctx, ok := w.hold(ctx)
+		if !ok {
+			return
+		}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -124,13 +139,14 @@ func (w *worker) run(ctx context.Context) {
 					if w.reader != nil {
 						_ = w.reader.Seek(w.next.Load())
 					}
-					sleep(ctx, time.Second)
+					sleep(dctx, time.Second)
 				}
 			}()
-			if w.openReader(ctx) {
-				w.loop(ctx)
+			if w.openReader(dctx) {
+				w.loop(dctx)
 			}
 		}()
+		w.letGo(ctx)
 	}
 }
 

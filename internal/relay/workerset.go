@@ -74,6 +74,9 @@ func (s *workerSet) stop() {
 // up to last.
 func (s *workerSet) caughtUp(last uint64) bool {
 	for _, w := range s.workers {
+		if w.standby.Load() {
+			continue // another node delivers; nothing to drain here
+		}
 		if w.next.Load() <= last && w.State() != StateDown {
 			return false
 		}

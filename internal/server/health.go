@@ -45,6 +45,11 @@ type healthCheck struct {
 	// Backfill is the continuous-query backfill of the backend; absent
 	// when cq-backfill = false.
 	Backfill *backfillHealth `json:"cq_backfill,omitempty"`
+	// Deliverer names the node that delivers to the backend when the log
+	// is in NATS JetStream; Standby says that it is another node, whose
+	// reports the state, backlog and last error mirror.
+	Deliverer string `json:"deliverer,omitempty"`
+	Standby   bool   `json:"standby,omitempty"`
 }
 
 type backfillHealth struct {
@@ -147,6 +152,10 @@ func (s *Server) backendCheck(listener, shardName string, b relay.BackendStats) 
 	}
 	if b.DeadLetters > 0 {
 		c.Message += fmt.Sprintf("; %d records in the dead-letter store", b.DeadLetters)
+	}
+	c.Deliverer, c.Standby = b.Deliverer, b.Standby
+	if b.Standby && b.Deliverer != "" {
+		c.Message += "; delivered by node " + b.Deliverer
 	}
 	if bf := b.Backfill; bf != nil {
 		c.Backfill = &backfillHealth{State: bf.State, Runs: bf.Runs, Failures: bf.Failures,

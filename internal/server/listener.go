@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/ingest"
+	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/shard"
 	"github.com/influxgate/influxgate/internal/wal"
@@ -47,6 +49,11 @@ type listener struct {
 	// served is closed when Serve has returned (nil before serve).
 	served chan struct{}
 }
+
+// thisNode names this process among the nodes that share a log in NATS
+// JetStream ([log-store] engine = "nats"): one name for the process's
+// life, so that its leases are recognised as its own across relays.
+var thisNode = sync.OnceValue(jetlog.NodeName)
 
 // replicaSet is one relay of a listener: the listener's own, or a
 // shard's.
@@ -109,8 +116,10 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 	if err != nil {
 		return nil, nil, err
 	}
+	openLog := jetlog.Engine(cfg, thisNode()) // nil: the local log under dir
 	open := func(name, dir string, outputs []config.OutputConfig) (*relay.Relay, error) {
 		return relay.New(relay.Options{
+			OpenLog:         openLog,
 			Name:            name,
 			Dir:             dir,
 			Outputs:         outputs,

@@ -38,6 +38,8 @@ func (s *Server) Reload(cfg *config.Config) (warnings []string, err error) {
 	keep("log.format", cfg.Log.Format == old.Log.Format)
 	keep("write-memory-budget-mb", cfg.WriteMemoryBudgetMB == old.WriteMemoryBudgetMB)
 	keep("[[udp]] sections", reflect.DeepEqual(cfg.UDP, old.UDP))
+	keep("[log-store]", reflect.DeepEqual(cfg.LogStore, old.LogStore))
+	cfg.LogStore = old.LogStore // the relays' logs are open on it
 	cfg.DataDir, cfg.Sync, cfg.SyncInterval, cfg.Log.Format = old.DataDir, old.Sync, old.SyncInterval, old.Log.Format
 	cfg.WriteMemoryBudgetMB = old.WriteMemoryBudgetMB // the budget is shared by requests in flight
 	cfg.UDP = old.UDP

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/udp"
 	"github.com/influxgate/influxgate/internal/wal"
@@ -62,6 +63,7 @@ func (s *Server) openUDPRelay(uc config.UDPConfig, syncMode wal.SyncMode) (*rela
 		return nil, nil
 	}
 	return relay.New(relay.Options{
+		OpenLog:         jetlog.Engine(s.cfg, thisNode()),
 		Name:            uc.Name,
 		Dir:             s.cfg.ListenerDir(uc.Name),
 		Outputs:         httpOuts,

@@ -1,0 +1,178 @@
+package jetlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/influxgate/influxgate/internal/relay"
+)
+
+// Cursors keeps each backend's position in a key-value bucket
+// (<prefix>_cursors, replicated like the streams), under
+// <relay>.<backend>: whichever node delivers to a backend next resumes
+// from there. It implements relay.CursorStore.
+type Cursors struct {
+	c      *Conn
+	prefix string // "<relay key>."
+
+	mu      sync.Mutex
+	damaged map[string]error
+}
+
+var _ relay.CursorStore = (*Cursors)(nil)
+
+// openCursors reads every stored cursor of a relay once, so that a bucket
+// that cannot be read stops the start (rather than starting every backend
+// at the head of the log) and unreadable values are known (Damaged).
+func openCursors(ctx context.Context, c *Conn, relayKey string) (*Cursors, error) {
+	cs := &Cursors{c: c, prefix: relayKey + ".", damaged: make(map[string]error)}
+	names, err := cs.names(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the cursors of %s: %w", relayKey, err)
+	}
+	for _, n := range names {
+		if _, _, err := cs.load(ctx, n); err != nil {
+			var bad *badCursor
+			if !errors.As(err, &bad) {
+				return nil, fmt.Errorf("read the cursor of %s: %w", n, err)
+			}
+			cs.damaged[n] = err
+		}
+	}
+	return cs, nil
+}
+
+type badCursor struct{ value string }
+
+func (e *badCursor) Error() string { return fmt.Sprintf("stored cursor %q is not an index", e.value) }
+
+func (cs *Cursors) load(ctx context.Context, name string) (uint64, bool, error) {
+	e, err := cs.c.cursors.Get(ctx, cs.prefix+escape(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	v, perr := strconv.ParseUint(string(e.Value()), 10, 64)
+	if perr != nil || v == 0 {
+		return 0, false, &badCursor{string(e.Value())}
+	}
+	return v, true, nil
+}
+
+// Load reads name's stored cursor, trying for a few seconds when JetStream
+// does not answer. A cursor that cannot be read is reported as absent; the
+// relay then replays from the oldest record (duplicates, never a skip).
+func (cs *Cursors) Load(name string) (uint64, bool) {
+	deadline := time.Now().Add(3 * opTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		v, ok, err := cs.load(ctx, name)
+		cancel()
+		var bad *badCursor
+		if err == nil || errors.As(err, &bad) || time.Now().After(deadline) {
+			if err != nil {
+				cs.c.logger.Error("cannot read a stored cursor", "backend", name, "err", err)
+			}
+			return v, ok
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Store stores name's cursor.
+func (cs *Cursors) Store(name string, index uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_, err := cs.c.cursors.Put(ctx, cs.prefix+escape(name), strconv.AppendUint(nil, index, 10))
+	if err == nil {
+		cs.mu.Lock()
+		delete(cs.damaged, name)
+		cs.mu.Unlock()
+	}
+	return err
+}
+
+// Delete forgets name's cursor, unless a node holds name's lease: while
+// nodes run with different configs (a rolling change), the cursor of an
+// output that this node no longer has is still another node's, and the
+// purge of delivered records must go on counting it.
+func (cs *Cursors) Delete(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if _, err := cs.c.leases.Get(ctx, cs.prefix+escape(name)); err == nil {
+		cs.c.logger.Info("not forgetting the cursor of an output another node still delivers to", "backend", name)
+		return nil
+	}
+	err := cs.c.cursors.Delete(ctx, cs.prefix+escape(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		err = nil
+	}
+	return err
+}
+
+func (cs *Cursors) names(ctx context.Context) ([]string, error) {
+	lister, err := cs.c.cursors.ListKeysFiltered(ctx, cs.prefix+"*")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range lister.Keys() {
+		if n, ok := unescape(strings.TrimPrefix(k, cs.prefix)); ok {
+			out = append(out, n)
+		}
+	}
+	// The lister has ended by itself; its Stop reports only that.
+	_ = lister.Stop()
+	return out, nil
+}
+
+// Names lists the backends with a stored cursor.
+func (cs *Cursors) Names() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	names, err := cs.names(ctx)
+	if err != nil {
+		cs.c.logger.Error("cannot list the stored cursors", "err", err)
+	}
+	return names
+}
+
+// Damaged names the cursors whose stored value is not an index.
+func (cs *Cursors) Damaged() map[string]error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := make(map[string]error, len(cs.damaged))
+	for k, v := range cs.damaged {
+		out[k] = v
+	}
+	return out
+}
+
+// min is the lowest stored cursor; false when none is stored or one is
+// unreadable (then nothing may be purged).
+func (cs *Cursors) min(ctx context.Context) (uint64, bool, error) {
+	names, err := cs.names(ctx)
+	if err != nil || len(names) == 0 {
+		return 0, false, err
+	}
+	low := uint64(0)
+	for _, n := range names {
+		v, ok, err := cs.load(ctx, n)
+		if err != nil || !ok {
+			return 0, false, nil
+		}
+		if low == 0 || v < low {
+			low = v
+		}
+	}
+	return low, true, nil
+}
