@@ -120,7 +120,7 @@ func (h *Handler) ServeQuery(w http.ResponseWriter, r *http.Request) {
 		h.change(w, r, q, start)
 		return
 	}
-	h.read(w, r, "query", start)
+	h.read(w, r, "query", nil, start)
 }
 
 // ServeFlux handles /api/v2/query: a Flux (or JSON) body, routed like a
@@ -134,7 +134,7 @@ func (h *Handler) ServeFlux(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	h.read(w, r, "flux", start)
+	h.read(w, r, "flux", nil, start)
 }
 
 // maxKeptAnswer bounds the body of a 5xx answer kept while the next
@@ -157,16 +157,16 @@ type keptAnswer struct {
 // no candidate answers better, the client gets the last such answer as the
 // backend gave it — status, headers, body — whether the candidates after
 // it answered 5xx too or failed without an answer. Only when no candidate
-// answered at all is the answer influxgate's own 503.
-func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, start time.Time) {
+// answered at all is the answer influxgate's own 503. body is the request
+// body to send to each candidate (read here for Flux when nil).
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, endpoint string, body []byte, start time.Time) {
 	cands := h.rt.candidates()
 	if len(cands) == 0 {
 		h.fail(w, endpoint, http.StatusServiceUnavailable,
 			"no backend is caught up (every backend is down or behind by more than max-lag); reads resume when one catches up", start)
 		return
 	}
-	var body []byte
-	if endpoint == "flux" {
+	if endpoint == "flux" && body == nil {
 		var err error
 		if body, err = io.ReadAll(io.LimitReader(r.Body, maxFluxBody+1)); err != nil {
 			h.fail(w, endpoint, http.StatusBadRequest, err.Error(), start)
@@ -262,7 +262,7 @@ func clipBytes(b []byte, n int) []byte {
 // not prove its own.
 func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target, endpoint string, body []byte) (*http.Request, error) {
 	client := record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
-	if endpoint == "flux" {
+	if endpoint != "query" {
 		q := r.URL.Query()
 		client.Username, client.Password = q.Get("u"), q.Get("p")
 	}
@@ -290,6 +290,11 @@ func (h *Handler) backendRequest(ctx context.Context, r *http.Request, t *target
 	switch {
 	case endpoint == "flux":
 		u.Path += "/api/v2/query"
+		setCredentials(hdr, urlParams)
+		reqBody = bytes.NewReader(body)
+	case endpoint == "prom_read":
+		u.Path += promReadPath
+		promHeaders(hdr, r.Header)
 		setCredentials(hdr, urlParams)
 		reqBody = bytes.NewReader(body)
 	case r.Method == http.MethodGet:

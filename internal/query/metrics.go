@@ -13,6 +13,9 @@ type Metrics struct {
 	seconds      *prometheus.HistogramVec
 	failures     *prometheus.CounterVec
 	errorAnswers *prometheus.CounterVec
+	// Prometheus remote read answers (2xx) decoded to count what they
+	// returned.
+	promSeries, promSamples, promUncounted prometheus.Counter
 }
 
 // NewMetrics registers the query metrics with reg.
@@ -33,7 +36,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "5xx answers of a backend passed to the client as it gave them (such as a Flux error), because no backend answered better; not counted as backend failures."},
 			[]string{"backend", "status"}),
 	}
-	reg.MustRegister(m.requests, m.seconds, m.failures, m.errorAnswers)
+	m.promSeries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "influxgate_query_prom_read_series_total", Help: "Series returned by Prometheus remote reads (/api/v1/prom/read)."})
+	m.promSamples = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "influxgate_query_prom_read_samples_total", Help: "Samples returned by Prometheus remote reads (/api/v1/prom/read)."})
+	m.promUncounted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "influxgate_query_prom_read_uncounted_total",
+		Help: "Remote read answers passed on without counting their series and samples: larger than 32 MiB, or not a snappy ReadResponse."})
+	reg.MustRegister(m.requests, m.seconds, m.failures, m.errorAnswers, m.promSeries, m.promSamples, m.promUncounted)
 	return m
 }
 
@@ -55,4 +65,23 @@ func (m *Metrics) backendFailed(name string) {
 	if m != nil {
 		m.failures.WithLabelValues(name).Inc()
 	}
+}
+
+// promRead counts the series and samples of a remote read answer that t
+// kept.
+func (m *Metrics) promRead(t *teeWriter) {
+	if m == nil || t.status < 200 || t.status > 299 {
+		return
+	}
+	if t.over {
+		m.promUncounted.Inc()
+		return
+	}
+	series, samples, ok := promSamples(t.buf.Bytes())
+	if !ok {
+		m.promUncounted.Inc()
+		return
+	}
+	m.promSeries.Add(float64(series))
+	m.promSamples.Add(float64(samples))
 }
