@@ -12,6 +12,13 @@ TELEGRAF_VERSION ?= v1.37.2
 TELEGRAF    ?= $(CACHE)/telegraf-$(TELEGRAF_VERSION:v%=%)/telegraf
 TELEGRAF_TAGS := custom,inputs.exec,inputs.influxdb,parsers.influx,serializers.influx,outputs.influxdb,outputs.influxdb_v2,outputs.file
 export TELEGRAF_BIN := $(TELEGRAF)
+# Prometheus for the remote write and read tests
+# (internal/e2e/prom_prometheus_test.go), built without the service
+# discoveries of cloud platforms (tag remove_all_sd): static targets are
+# all the tests use. Module version v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS_VERSION ?= v0.316.0
+PROMETHEUS  ?= $(CACHE)/prometheus-$(PROMETHEUS_VERSION:v%=%)/prometheus
+export PROMETHEUS_BIN := $(PROMETHEUS)
 
 # Packaging: VERSION goes into the binary and the .deb (a Debian version
 # must start with a digit). nfpm is pinned at v2.45.0: later releases need
@@ -20,7 +27,7 @@ VERSION     ?= 0.1.0~dev
 GOARCH      ?= $(shell $(GO) env GOARCH)
 NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.0
 
-.PHONY: all build demo test test-faults fuzz deps debian-deps influxd-1.8 telegraf vet fmt clean deb
+.PHONY: all build demo test test-faults fuzz deps debian-deps influxd-1.8 telegraf prometheus vet fmt clean deb
 
 all: build
 
@@ -33,9 +40,9 @@ demo: build
 	scripts/demo.sh
 
 # deps installs what the tests need: Debian's influxdb (1.6.7), the influx
-# CLI and python3-influxdb, influxd 1.8.10 (for the /api/v2 endpoints) and
-# Telegraf built into the cache.
-deps: debian-deps influxd-1.8 telegraf
+# CLI and python3-influxdb, influxd 1.8.10 (for the /api/v2 endpoints),
+# Telegraf and Prometheus built into the cache.
+deps: debian-deps influxd-1.8 telegraf prometheus
 
 debian-deps:
 	scripts/install-deps.sh
@@ -53,12 +60,20 @@ $(TELEGRAF):
 		$(GO) install -ldflags=-s -tags "$(TELEGRAF_TAGS)" \
 		github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION)
 
+prometheus: $(PROMETHEUS)
+
+$(PROMETHEUS):
+	CGO_ENABLED=0 GOBIN=$(dir $(PROMETHEUS)) GOFLAGS=-mod=mod \
+		$(GO) install -ldflags=-s -tags remove_all_sd \
+		github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
 # test runs every test, the short fault suite (internal/e2e, TestFault* and
 # TestHostile*) included, then each fuzz target for FUZZTIME.
 # INFLUXGATE_PACKAGE_TEST lets the e2e test install the .deb into this
 # machine (dpkg -i, then purge); plain `go test` leaves the system alone.
 # INFLUXGATE_REQUIRE_CLIENTS makes the real-client tests (Telegraf,
-# python3-influxdb) fail instead of skip when a client is missing.
+# Prometheus, python3-influxdb) fail instead of skip when a client is
+# missing.
 FUZZTIME    ?= 5s
 SOAK        ?= 30m
 
