@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
 )
 
 // Metrics counts queries by endpoint, class, status and backend.
@@ -84,4 +85,18 @@ func (m *Metrics) promRead(t *teeWriter) {
 	}
 	m.promSeries.Add(float64(series))
 	m.promSamples.Add(float64(samples))
+}
+
+// promMerged counts the series and samples of a remote read answer merged
+// from the shards of a sharded listener.
+func (m *Metrics) promMerged(resp *prompb.ReadResponse) {
+	if m == nil {
+		return
+	}
+	for _, res := range resp.Results {
+		m.promSeries.Add(float64(len(res.Timeseries)))
+		for _, ts := range res.Timeseries {
+			m.promSamples.Add(float64(len(ts.Samples)))
+		}
+	}
 }

@@ -40,11 +40,18 @@ type ShardedOptions struct {
 }
 
 // ShardedHandler serves /query and /api/v2/query of a sharded listener.
-type ShardedHandler struct{ opts ShardedOptions }
+type ShardedHandler struct {
+	opts ShardedOptions
+	prom promShards // remote read (prom_sharded.go)
+}
 
 // NewSharded builds the gateway of a sharded listener.
 func NewSharded(opts ShardedOptions) (*ShardedHandler, error) {
-	return &ShardedHandler{opts: opts}, nil
+	prom, err := newPromShards(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &ShardedHandler{opts: opts, prom: prom}, nil
 }
 
 // ServeQuery handles /query.
@@ -58,4 +65,4 @@ func (h *ShardedHandler) ServeFlux(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close releases connections.
-func (h *ShardedHandler) Close() {}
+func (h *ShardedHandler) Close() { h.prom.close() }
