@@ -352,3 +352,73 @@ remote_read:
 		}
 	}
 }
+
+// Issue 16 (G1): influxgate killed with SIGKILL again and again while
+// Prometheus writes through it, one backend down for part of the time:
+// what influxgate acknowledged it delivers after each restart, what it
+// did not Prometheus sends again, and both backends end up with what the
+// direct write stored.
+func TestPrometheusRemoteWriteSurvivesKill9(t *testing.T) {
+	bin := prometheusBinary(t)
+	v := testinflux.V1810
+	a := testinflux.Start(t, testinflux.Options{Version: v})
+	b := testinflux.Start(t, testinflux.Options{Version: v})
+	ref := testinflux.Start(t, testinflux.Options{Version: v})
+	for _, s := range []*testinflux.Server{a, b, ref} {
+		s.CreateDatabase(t, "prom")
+	}
+	p := newProcGate(t, func(dataDir, addr string) string {
+		return nativeConfig(dataDir, addr, "", "", a, b)
+	})
+	target := exporter(t)
+	queue := `
+    queue_config:
+      batch_send_deadline: 100ms
+      min_backoff: 50ms
+      max_backoff: 300ms`
+	startPrometheus(t, bin, fmt.Sprintf(`global:
+  scrape_interval: 250ms
+  scrape_timeout: 200ms
+scrape_configs:
+  - job_name: exporter
+    static_configs:
+      - targets: [%q]
+remote_write:
+  - name: influxgate
+    url: %s/api/v1/prom/write?db=prom%s
+  - name: direct
+    url: %s/api/v1/prom/write?db=prom%s
+`, strings.TrimPrefix(target.URL, "http://"), p.url, queue, ref.URL(), queue))
+	a.WaitCount(t, "prom", "exporter_requests_total", 16, 30*time.Second)
+	for round := range 4 {
+		if round == 1 {
+			b.Stop(t)
+		}
+		time.Sleep(time.Duration(700+round*300) * time.Millisecond)
+		p.kill()
+		time.Sleep(300 * time.Millisecond) // Prometheus retries against a closed port
+		p.start()
+		if round == 2 {
+			b.Restart(t)
+		}
+	}
+	time.Sleep(time.Second)
+	cut := time.Now().Add(-time.Second).UnixNano()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		want := pointsUpTo(t, ref, "prom", cut)
+		gotA, gotB := pointsUpTo(t, a, "prom", cut), pointsUpTo(t, b, "prom", cut)
+		if slices.Equal(want, gotA) && slices.Equal(want, gotB) {
+			t.Logf("%d points up to the cut on each server", len(want))
+			if len(want) < 100 {
+				t.Fatalf("only %d points: the load did not run", len(want))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			samePoints(t, "prom", want, a, b)
+			t.Fatalf("the replicas do not hold what the direct write stored (%d points up to the cut) within 90 s", len(want))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -362,7 +362,9 @@ func TestPromWriteOutageLosesNothing(t *testing.T) {
 	a, b := twoBackends(t, "prom")
 	ref := testinflux.Start(t, testinflux.Options{})
 	ref.CreateDatabase(t, "prom")
-	g := startGate(t, newConfig(t, a, b))
+	cfg := newConfig(t, a, b)
+	cfg.WriteTimeout = time.Second
+	g := startGate(t, cfg)
 	send := func(i int) {
 		t.Helper()
 		req := &prompb.WriteRequest{}
@@ -385,14 +387,24 @@ func TestPromWriteOutageLosesNothing(t *testing.T) {
 	for i := 10; i < 60; i++ {
 		send(i)
 	}
+	// consistency=all cannot be met with b down: InfluxDB's timeout answer
+	// after write-timeout, and the write is still delivered to both.
+	all := string(promBody(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		promSeries([]string{"__name__", "outage_all"}, sample(1000, 1))}}))
+	if r := do(t, http.MethodPost, g.url+"/api/v1/prom/write?db=prom&consistency=all", all); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("consistency=all with a backend down: %d %s, want 503", r.Status, r.Body)
+	}
+	if r := do(t, http.MethodPost, ref.URL()+"/api/v1/prom/write?db=prom", all); r.Status != http.StatusNoContent {
+		t.Fatalf("write to the reference: %d %s", r.Status, r.Body)
+	}
 	b.Restart(t)
 	for i := 60; i < 70; i++ {
 		send(i)
 	}
 	g.waitCaughtUp(t, 60*time.Second)
 	want := ref.Points(t, "prom")
-	if len(want) != 70*20*2 {
-		t.Fatalf("the reference holds %d points, want %d", len(want), 70*20*2)
+	if len(want) != 70*20*2+1 {
+		t.Fatalf("the reference holds %d points, want %d", len(want), 70*20*2+1)
 	}
 	samePoints(t, "prom", want, a, b)
 }
