@@ -26,7 +26,10 @@ import (
 // allocated.
 func (h *Handler) ServePromWrite(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "prom"
-	if !allowPost(w, r) {
+	if r.Method != http.MethodPost {
+		// InfluxDB routes only POST here (no OPTIONS, unlike /write).
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	q := parseParams(r.URL.RawQuery)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -201,6 +202,18 @@ func TestServePromWrite(t *testing.T) {
 	}
 	if h.opts.Budget.Held() != 0 {
 		t.Errorf("%d bytes of the budget still held", h.opts.Budget.Held())
+	}
+}
+
+// Like InfluxDB's router: POST only, OPTIONS included.
+func TestPromWriteMethods(t *testing.T) {
+	h := New(&acceptingWriter{}, Options{})
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodOptions} {
+		rr := httptest.NewRecorder()
+		h.ServePromWrite(rr, httptest.NewRequest(m, "/api/v1/prom/write?db=d", nil))
+		if rr.Code != http.StatusMethodNotAllowed || rr.Header().Get("Allow") != "POST" {
+			t.Errorf("%s: %d, Allow %q", m, rr.Code, rr.Header().Get("Allow"))
+		}
 	}
 }
 

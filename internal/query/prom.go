@@ -40,7 +40,8 @@ func (h *Handler) ServePromRead(w http.ResponseWriter, r *http.Request) {
 	h.opts.Metrics.promRead(tw)
 }
 
-// allowPromRead answers 405 for anything but POST, as InfluxDB's router.
+// allowPromRead answers 405 for anything but POST, as InfluxDB's router
+// does (OPTIONS included).
 func allowPromRead(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodPost {
 		return true

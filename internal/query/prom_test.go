@@ -2,6 +2,7 @@ package query
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -149,5 +150,16 @@ func TestMergePromAnswers(t *testing.T) {
 	if _, failed := mergePromAnswers(shards, route, "db", set, answers); failed == nil || failed.status != http.StatusBadRequest ||
 		!strings.Contains(failed.body.String(), "too much to merge") {
 		t.Errorf("answers over the budget: %+v", failed)
+	}
+}
+
+// Like InfluxDB's router: POST only, OPTIONS included.
+func TestPromReadMethods(t *testing.T) {
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodOptions} {
+		rr := httptest.NewRecorder()
+		if allowPromRead(rr, httptest.NewRequest(m, "/api/v1/prom/read?db=d", nil)) ||
+			rr.Code != http.StatusMethodNotAllowed || rr.Header().Get("Allow") != "POST" {
+			t.Errorf("%s: %d, Allow %q", m, rr.Code, rr.Header().Get("Allow"))
+		}
 	}
 }
