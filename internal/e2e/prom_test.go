@@ -110,7 +110,7 @@ func TestPromWriteStoresWhatInfluxDBStores(t *testing.T) {
 		target string
 		body   []byte
 		status int
-		v18    bool // the case needs influxd 1.8 (±Inf: 1.6 refuses them)
+		v18    bool // influxd 1.8 only (±Inf: 1.6 refuses them, which is checked)
 	}
 	for _, v := range []testinflux.Version{testinflux.V167, testinflux.V1810} {
 		t.Run(string(v), func(t *testing.T) {
@@ -147,12 +147,22 @@ func TestPromWriteStoresWhatInfluxDBStores(t *testing.T) {
 			ref := testinflux.Start(t, testinflux.Options{Version: v})
 			for _, s := range []*testinflux.Server{a, b, ref} {
 				s.CreateDatabase(t, "prom")
+				s.CreateDatabase(t, "inf")
 				s.Exec(t, `CREATE RETENTION POLICY "week" ON "prom" DURATION 7d REPLICATION 1`)
 			}
 			g := startGate(t, newConfig(t, a, b))
 			gateAddr := strings.TrimPrefix(g.url, "http://")
 			for _, c := range cases {
 				if c.v18 && v != testinflux.V1810 {
+					// The documented difference: influxd 1.6 refuses ±Inf
+					// (the whole request), influxgate drops them as 1.8.
+					target := strings.Replace(c.target, "db=prom", "db=inf", 1)
+					want := rawRequest(t, ref.Addr(), http.MethodPost, target, promHeaders, c.body, false)
+					got := rawRequest(t, gateAddr, http.MethodPost, target, promHeaders, c.body, false)
+					if want.Status != http.StatusBadRequest || want.errText() != "+/-Inf is an unsupported value for field value" || got.Status != http.StatusNoContent {
+						t.Errorf("%s: influxd %d %s, influxgate %d %s; want influxd's 400 for ±Inf and influxgate's 204", c.name,
+							want.Status, short(want.Body), got.Status, short(got.Body))
+					}
 					continue
 				}
 				want := rawRequest(t, ref.Addr(), http.MethodPost, c.target, promHeaders, c.body, false)
