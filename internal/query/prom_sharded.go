@@ -220,7 +220,7 @@ var errMergeBudget = fmt.Errorf("remote read answers over %d MiB", maxPromMerge>
 func mergePromAnswers(shards []*shard.Shard, route *shard.Route, db string, set *shard.Set, answers []*capturedAnswer) (*prompb.ReadResponse, *capturedAnswer) {
 	for _, a := range answers {
 		if a.over {
-			return nil, errorAnswer(http.StatusBadRequest, fmt.Sprintf(
+			return nil, promErrorAnswer(http.StatusBadRequest, fmt.Sprintf(
 				"remote read on a sharded listener: the shards' answers exceed %d MiB, too much to merge; narrow the query (a shorter range, or a metric name, which sends it to one shard)", maxPromMerge>>20))
 		}
 		if a.status != http.StatusOK {
@@ -231,11 +231,11 @@ func mergePromAnswers(shards []*shard.Shard, route *shard.Route, db string, set 
 	for i, a := range answers {
 		plain, err := snappy.Decode(nil, a.body.Bytes())
 		if err != nil {
-			return nil, errorAnswer(http.StatusBadGateway, fmt.Sprintf("shard %s: remote read answer: %v", shards[i].Name, err))
+			return nil, promErrorAnswer(http.StatusBadGateway, fmt.Sprintf("shard %s: remote read answer: %v", shards[i].Name, err))
 		}
 		var resp prompb.ReadResponse
 		if err := resp.Unmarshal(plain); err != nil {
-			return nil, errorAnswer(http.StatusBadGateway, fmt.Sprintf("shard %s: remote read answer: %v", shards[i].Name, err))
+			return nil, promErrorAnswer(http.StatusBadGateway, fmt.Sprintf("shard %s: remote read answer: %v", shards[i].Name, err))
 		}
 		for _, res := range resp.Results {
 			if res == nil {
@@ -286,7 +286,7 @@ func compareLabels(a, b []prompb.Label) int {
 	return len(a) - len(b)
 }
 
-func errorAnswer(status int, msg string) *capturedAnswer {
+func promErrorAnswer(status int, msg string) *capturedAnswer {
 	a := &capturedAnswer{header: make(http.Header), status: status}
 	a.header.Set("Content-Type", "application/json")
 	a.header.Set("X-Influxdb-Error", influxerr.Header(msg))

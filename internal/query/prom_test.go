@@ -25,7 +25,7 @@ func eqM(n, v string) *prompb.LabelMatcher {
 	return &prompb.LabelMatcher{Type: prompb.LabelMatcher_EQ, Name: n, Value: v}
 }
 
-func testSet(t *testing.T, key string, route func(names []string) *shard.Route) *shard.Set {
+func promTestSet(t *testing.T, key string, route func(names []string) *shard.Route) *shard.Set {
 	t.Helper()
 	names := []string{"s1", "s2", "s3"}
 	var shards []*shard.Shard
@@ -41,8 +41,8 @@ func testSet(t *testing.T, key string, route func(names []string) *shard.Route) 
 
 func TestPlanPromRead(t *testing.T) {
 	still := func(names []string) *shard.Route { return shard.NewRoute(shard.NewPlacement(names)) }
-	byName := testSet(t, "measurement", still)
-	byTag := testSet(t, "tag:instance", still)
+	byName := promTestSet(t, "measurement", still)
+	byTag := promTestSet(t, "tag:instance", still)
 	owner := func(s *shard.Set, m, v string) string { return s.Route().ReadOwner(s.Key("db", m, v)) }
 	cases := []struct {
 		name   string
@@ -93,7 +93,7 @@ func seriesOf(name, instance string) *prompb.TimeSeries {
 // from its old owner only.
 func TestMergePromAnswers(t *testing.T) {
 	var moved string
-	set := testSet(t, "measurement", func(names []string) *shard.Route {
+	set := promTestSet(t, "measurement", func(names []string) *shard.Route {
 		from := shard.NewPlacement(names[:2])
 		to := shard.NewPlacement(names)
 		return shard.NewMoveRoute(from, to, map[string]bool{}, nil)
