@@ -18,6 +18,13 @@ export TELEGRAF_BIN := $(TELEGRAF)
 NATS_VERSION ?= v2.14.10
 NATS_SERVER ?= $(CACHE)/nats-server-$(NATS_VERSION:v%=%)/nats-server
 export NATS_SERVER
+# Prometheus for the remote write and read tests
+# (internal/e2e/prom_prometheus_test.go), built without the service
+# discoveries of cloud platforms (tag remove_all_sd): static targets are
+# all the tests use. Module version v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS_VERSION ?= v0.316.0
+PROMETHEUS  ?= $(CACHE)/prometheus-$(PROMETHEUS_VERSION:v%=%)/prometheus
+export PROMETHEUS_BIN := $(PROMETHEUS)
 
 # Packaging: VERSION goes into the binary and the .deb (a Debian version
 # must start with a digit). nfpm is pinned at v2.45.0: later releases need
@@ -26,7 +33,7 @@ VERSION     ?= 0.1.0~dev
 GOARCH      ?= $(shell $(GO) env GOARCH)
 NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.0
 
-.PHONY: all build demo test test-faults test-nats fuzz deps debian-deps influxd-1.8 telegraf nats-server vet fmt clean deb
+.PHONY: all build demo test test-faults test-nats fuzz deps debian-deps influxd-1.8 telegraf nats-server prometheus vet fmt clean deb
 
 all: build
 
@@ -40,9 +47,9 @@ demo: build
 
 # deps installs what the tests need: Debian's influxdb (1.6.7), the influx
 # CLI, python3-influxdb, haproxy and nginx, influxd 1.8.10 (for the /api/v2
-# endpoints), Telegraf and nats-server (for [log-store] engine = "nats")
-# built into the cache.
-deps: debian-deps influxd-1.8 telegraf nats-server
+# endpoints), Telegraf, Prometheus and nats-server (for [log-store]
+# engine = "nats") built into the cache.
+deps: debian-deps influxd-1.8 telegraf prometheus nats-server
 
 debian-deps:
 	scripts/install-deps.sh
@@ -66,12 +73,19 @@ $(TELEGRAF):
 		$(GO) install -ldflags=-s -tags "$(TELEGRAF_TAGS)" \
 		github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION)
 
+prometheus: $(PROMETHEUS)
+
+$(PROMETHEUS):
+	CGO_ENABLED=0 GOBIN=$(dir $(PROMETHEUS)) GOFLAGS=-mod=mod \
+		$(GO) install -ldflags=-s -tags remove_all_sd \
+		github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
 # test runs every test, the short fault suite (internal/e2e, TestFault* and
 # TestHostile*) included, then each fuzz target for FUZZTIME.
 # INFLUXGATE_PACKAGE_TEST lets the e2e test install the .deb into this
 # machine (dpkg -i, then purge); plain `go test` leaves the system alone.
 # INFLUXGATE_REQUIRE_CLIENTS makes the real-client tests (Telegraf,
-# python3-influxdb, HAProxy, nginx) fail instead of skip when a client is
+# Prometheus, python3-influxdb, HAProxy, nginx) fail instead of skip when a client is
 # missing.
 FUZZTIME    ?= 5s
 SOAK        ?= 30m

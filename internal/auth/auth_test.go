@@ -132,8 +132,12 @@ func TestMiddlewareChecksTheEndpointsRight(t *testing.T) {
 		{"ro", "POST", "/write?db=db", 403, `{"error":"\"ro\" user is not authorized to write to database \"db\""}`},
 		{"ro", "POST", "/api/v2/write?bucket=db/rp", 403, `{"error":"\"ro\" user is not authorized to write to database \"db\""}`},
 		{"wo", "POST", "/api/v2/query", 403, `{"error":"error authorizing query: wo not authorized to execute a Flux query, requires read"}`},
+		{"ro", "POST", "/api/v1/prom/write?db=db", 403, `{"error":"\"ro\" user is not authorized to write to database \"db\""}`},
+		{"wo", "POST", "/api/v1/prom/read?db=db", 403, `{"error":"error authorizing query: wo not authorized to execute a Prometheus remote read, requires read"}`},
 		{"wo", "POST", "/write?db=db", 0, ""},
 		{"ro", "POST", "/api/v2/query", 0, ""},
+		{"wo", "POST", "/api/v1/prom/write?db=db", 0, ""},
+		{"ro", "POST", "/api/v1/prom/read?db=db", 0, ""},
 		{"wo", "GET", "/query?q=SHOW+DATABASES", 0, ""}, // statements are the handler's to check
 	}
 	for _, c := range cases {

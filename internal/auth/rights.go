@@ -38,12 +38,13 @@ type ForbiddenError struct{ Msg string }
 func (e *ForbiddenError) Error() string { return e.Msg }
 
 // authorizeEndpoint checks the right an endpoint needs as a whole: write
-// for /write and /api/v2/write, read for /api/v2/query (Flux). /query's
+// for /write, /api/v2/write and /api/v1/prom/write, read for /api/v2/query
+// (Flux) and /api/v1/prom/read. /query's
 // statements are checked one by one by AuthorizeQuery, by the handler that
 // parses them.
 func (p Principal) authorizeEndpoint(r *http.Request) error {
 	switch r.URL.Path {
-	case "/write", "/api/v2/write":
+	case "/write", "/api/v2/write", "/api/v1/prom/write":
 		if !p.Rights.Has(config.RightWrite) {
 			db := r.URL.Query().Get("db")
 			if r.URL.Path == "/api/v2/write" {
@@ -55,6 +56,13 @@ func (p Principal) authorizeEndpoint(r *http.Request) error {
 	case "/api/v2/query":
 		if !p.Rights.Has(config.RightRead) {
 			return &ForbiddenError{Msg: fmt.Sprintf("error authorizing query: %s not authorized to execute a Flux query, requires read", p.Name)}
+		}
+	case "/api/v1/prom/read":
+		// influxd checks no right here (any user it authenticates may
+		// read any database this way); the backends see the output's
+		// credentials, so influxgate asks for the read right.
+		if !p.Rights.Has(config.RightRead) {
+			return &ForbiddenError{Msg: fmt.Sprintf("error authorizing query: %s not authorized to execute a Prometheus remote read, requires read", p.Name)}
 		}
 	}
 	return nil

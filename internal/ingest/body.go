@@ -74,7 +74,12 @@ const gzipState = 64 << 10
 // read or gzip error (400, with InfluxDB's text). On error, what it
 // reserved stays on l until the caller closes it.
 func readBody(r *http.Request, limit int64, l *lease) (*buffer, error) {
-	gzipped := r.Header.Get("Content-Encoding") == "gzip"
+	return readBodyAs(r, r.Header.Get("Content-Encoding") == "gzip", limit, l)
+}
+
+// readBodyAs is readBody with the decision to inflate made by the caller:
+// a Prometheus remote write is snappy whatever its Content-Encoding says.
+func readBodyAs(r *http.Request, gzipped bool, limit int64, l *lease) (*buffer, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}

@@ -15,6 +15,9 @@ type Metrics struct {
 	points   *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
 	refusals *prometheus.CounterVec
+	// promSamples counts the samples of remote writes that were not
+	// written, by reason.
+	promSamples *prometheus.CounterVec
 	// budget is the process's write memory budget, read when scraped (a
 	// gauge set on every reservation could be left stale by two
 	// concurrent releases).
@@ -41,6 +44,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: `Writes refused by the write memory budget: "busy" (503, the budget stayed full for the wait) or "too_large" (413, the write needs more than the whole budget).`},
 			[]string{"reason"}),
 	}
+	m.promSamples = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "influxgate_http_prom_write_samples_dropped_total",
+		Help: `Samples of Prometheus remote writes not written, by reason: "nan" and "inf" (dropped as InfluxDB 1.8 drops them, the write answered 204), "unrelayable" (a metric name or label that line protocol cannot carry; the write answered 400 partial write).`},
+		[]string{"reason"})
 	memory := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "influxgate_http_write_memory_bytes",
 		Help: "Bytes the writes in flight hold of the write memory budget: bodies read and inflated, stamped copies, log records being built."},
@@ -48,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "influxgate_http_write_memory_budget_bytes", Help: "The write memory budget (write-memory-budget-mb), in bytes."},
 		func() float64 { return m.budgetValue((*Budget).Limit) })
-	reg.MustRegister(m.requests, m.points, m.seconds, memory, limit, m.refusals)
+	reg.MustRegister(m.requests, m.points, m.seconds, memory, limit, m.refusals, m.promSamples)
 	return m
 }
 
@@ -69,6 +76,20 @@ func (m *Metrics) track(b *Budget) {
 func (m *Metrics) refused(reason string) {
 	if m != nil {
 		m.refusals.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) promDropped(b promBatch) {
+	if m == nil {
+		return
+	}
+	for _, d := range [...]struct {
+		reason string
+		n      int
+	}{{"nan", b.nan}, {"inf", b.inf}, {"unrelayable", b.unrelayable}} {
+		if d.n > 0 {
+			m.promSamples.WithLabelValues(d.reason).Add(float64(d.n))
+		}
 	}
 }
 

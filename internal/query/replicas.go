@@ -226,7 +226,7 @@ func clipBytes(b []byte, n int) []byte {
 // clientAuth returns the credentials the client sent.
 func clientAuth(r *http.Request, endpoint string) record.Auth {
 	client := record.Auth{Header: r.Header.Get("Authorization"), Username: r.Form.Get("u"), Password: r.Form.Get("p")}
-	if endpoint == "flux" {
+	if endpoint != "query" {
 		q := r.URL.Query()
 		client.Username, client.Password = q.Get("u"), q.Get("p")
 	}
@@ -266,6 +266,11 @@ func (rs *replicas) backendRequest(ctx context.Context, r *http.Request, t *targ
 	switch {
 	case endpoint == "flux":
 		u.Path += "/api/v2/query"
+		rs.setCredentials(t, hdr, urlParams, client)
+		reqBody = bytes.NewReader(body)
+	case endpoint == "prom_read":
+		u.Path += promReadPath
+		promHeaders(hdr, r.Header)
 		rs.setCredentials(t, hdr, urlParams, client)
 		reqBody = bytes.NewReader(body)
 	case r.Method == http.MethodGet:

@@ -62,10 +62,11 @@ type replicaSet struct {
 	relay *relay.Relay
 }
 
-// gateway serves /query and /api/v2/query.
+// gateway serves /query, /api/v2/query and /api/v1/prom/read.
 type gateway interface {
 	ServeQuery(http.ResponseWriter, *http.Request)
 	ServeFlux(http.ResponseWriter, *http.Request)
+	ServePromRead(http.ResponseWriter, *http.Request)
 	Close()
 }
 

@@ -28,6 +28,8 @@ func (s *Server) routes(l *listener, cfg *config.Config, hc config.HTTPConfig, w
 	mux.Handle("/api/v2/write", gate.Middleware(http.HandlerFunc(writes.ServeV2)))
 	mux.Handle("/query", gate.Middleware(http.HandlerFunc(queries.ServeQuery)))
 	mux.Handle("/api/v2/query", gate.Middleware(http.HandlerFunc(queries.ServeFlux)))
+	mux.Handle("/api/v1/prom/write", gate.Middleware(http.HandlerFunc(writes.ServePromWrite)))
+	mux.Handle("/api/v1/prom/read", gate.Middleware(http.HandlerFunc(queries.ServePromRead)))
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, r *http.Request) { s.servePing(w, r, hc.DefaultPingResponse) })
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { s.serveHealth(w, r, l) })
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
