@@ -246,3 +246,34 @@ func FuzzRescale(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStampInfo checks the shortcut stampInfo takes against classify on
+// every line of the input, plain or not, and that NeedsStamp agrees with
+// Stamp.
+func FuzzStampInfo(f *testing.F) {
+	addSeeds(f, func(s string) { f.Add([]byte(s)) })
+	for _, s := range []string{"m f=1", "m f=1 1", "m  f=1", "m \tf=1 2", "m f=1\t2", "m\tf=1 2",
+		"m f=1 2 3", "m,t=a f=1,g=2 3", "m f=1\x00 2", "m f=1 \x00", "#m f=1", "m", "m ", " m f=1"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		plainBody := isPlain(body)
+		for i := 0; i < len(body); {
+			end, plain := lineEnd(body, i, plainBody)
+			line := body[i:end]
+			got, want := stampInfo(line, plain), classify(line, plain)
+			if got.kind != want.kind || got.stamp != want.stamp || got.lone != want.lone || got.at != want.at {
+				t.Fatalf("line %q (plain %v): stampInfo %+v, classify %+v", line, plain, got, want)
+			}
+			i = end + 1
+		}
+		st, needs := NeedsStamp(body)
+		out, full := Stamp(nil, body, 1700000000)
+		if needs != (full.Stamped > 0) {
+			t.Fatalf("NeedsStamp %v, Stamp stamped %d lines", needs, full.Stamped)
+		}
+		if !needs && (st != full || len(body) > 0 && &out[0] != &body[0]) {
+			t.Fatalf("NeedsStamp stats %+v, Stamp %+v", st, full)
+		}
+	})
+}

@@ -43,7 +43,7 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 	for i := 0; i < len(body); {
 		end, plain := lineEnd(body, i, plainBody)
 		last = i
-		info := classify(body[i:end], plain)
+		info := stampInfo(body[i:end], plain)
 		if info.kind == kindPoint {
 			st.Lines++
 			if info.lone {
@@ -67,6 +67,34 @@ func Stamp(dst, body []byte, ts int64) ([]byte, Stats) {
 	dst = append(dst, body[copied:]...)
 	st.Bytes = len(dst) - base
 	return dst, st
+}
+
+// NeedsStamp reports whether Stamp would stamp any line of body. When it
+// would not, st is what Stamp would return with body itself, so a caller
+// can skip sizing a buffer for Stamp; when it would, st is incomplete and
+// the caller calls Stamp. It stops at the first line that needs a stamp,
+// so calling Stamp after it costs at most the scan of that prefix again.
+func NeedsStamp(body []byte) (st Stats, needs bool) {
+	last := 0
+	plainBody := isPlain(body)
+	for i := 0; i < len(body); {
+		end, plain := lineEnd(body, i, plainBody)
+		last = i
+		info := stampInfo(body[i:end], plain)
+		if info.kind == kindPoint {
+			if info.stamp {
+				return st, true
+			}
+			st.Lines++
+			if info.lone {
+				st.Unstampable++
+			}
+		}
+		i = end + 1
+	}
+	st.OpenEnd = openEnd(body[last:])
+	st.Bytes = len(body)
+	return st, false
 }
 
 // openEnd reports whether the last line of a body (with its '\n', if any)
