@@ -30,14 +30,21 @@ func (s *stampedBody) free() {
 	}
 }
 
-// stamp stamps the lines of buf that lack a timestamp with ts. The stamped copy's buffer is reserved from l before it is
+// stamp stamps the lines of buf that lack a timestamp with ts. A body
+// whose lines all carry a timestamp (the usual batch) is found so by one
+// scan that stops at the first line needing a stamp, and costs no copy.
+// Otherwise the stamped copy's buffer is reserved from l before it is
 // allocated, sized for the worst case (every line stamped) unless the
 // body is too large for a pooled buffer: then one more scan counts the
-// lines that need a stamp, so a large body that needs none (the usual
-// large batch) costs no copy at all. Once stamped, the client's buffer is
+// lines that need a stamp. Once stamped, the client's buffer is
 // let go unless the error path will need it (see stampedBody.orig).
 func stamp(buf *buffer, ts int64, l *lease) (stampedBody, error) {
 	sb := stampedBody{ts: ts, bufs: [2]*buffer{buf}}
+	if st, needs := lineproto.NeedsStamp(buf.b); !needs {
+		// The usual batch carries its timestamps: no buffer to size.
+		sb.body, sb.st = buf.b, st
+		return sb, nil
+	}
 	var digits [24]byte
 	tsLen := len(strconv.AppendInt(digits[:0], ts, 10))
 	need := stampedCap(buf.b, tsLen)
@@ -50,30 +57,13 @@ func stamp(buf *buffer, ts int64, l *lease) (stampedBody, error) {
 			return true
 		})
 		need = len(buf.b) + n*(tsLen+1)
-		if n == 0 {
-			need = 0 // Stamp returns the body itself and touches no dst
-		}
 	}
-	var dst *buffer
-	if need > 0 {
-		if err := l.reserve(int64(bufferCap(need))); err != nil {
-			return sb, err
-		}
-		dst = newBuffer(need)
+	if err := l.reserve(int64(bufferCap(need))); err != nil {
+		return sb, err
 	}
-	var out []byte
-	if dst != nil {
-		out = dst.b[:0]
-	}
-	body, st := lineproto.Stamp(out, buf.b, ts)
+	dst := newBuffer(need)
+	body, st := lineproto.Stamp(dst.b[:0], buf.b, ts)
 	sb.body, sb.st = body, st
-	if st.Stamped == 0 {
-		if dst != nil {
-			l.release(int64(cap(dst.b)))
-			freeBuffer(dst)
-		}
-		return sb, nil
-	}
 	dst.b = body // need bounds the result: Stamp did not reallocate
 	sb.bufs[1] = dst
 	if st.Stamped < st.Lines {
