@@ -18,6 +18,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		if len(enc) > want.EncodedSize() {
 			t.Errorf("EncodedSize %d < actual %d", want.EncodedSize(), len(enc))
 		}
+		if exact := want.Encode(); !bytes.Equal(exact, enc) {
+			t.Errorf("Encode = %q, AppendEncode %q", exact, enc)
+		}
 		got, err := Decode(enc)
 		if err != nil {
 			t.Fatalf("Decode: %v", err)
@@ -122,5 +125,21 @@ func TestGatewayFlagIsDurableAndAbsentInOldRecords(t *testing.T) {
 	got, err = Decode(old)
 	if err != nil || got.Kind != KindQuery || got.Received != 2 || got.Flags&FlagGatewayAuthorized != 0 || !got.Auth.IsZero() {
 		t.Fatalf("old record = %+v, %v", got, err)
+	}
+}
+
+// TestEncodeAllocatesOnlyTheResult pins down the shape Encode relies on:
+// a large record's buffer is allocated without being zeroed first, which
+// the runtime does only for an append that grows a full slice. The test
+// checks what AllocsPerRun can see: one allocation for the header and one
+// for the result, with no more spare room than size-class rounding.
+func TestEncodeAllocatesOnlyTheResult(t *testing.T) {
+	r := Record{Kind: KindWrite, DB: "db", Body: bytes.Repeat([]byte("cpu v=1 1\n"), 50000)}
+	var enc []byte
+	if n := testing.AllocsPerRun(20, func() { enc = r.Encode() }); n != 2 {
+		t.Errorf("Encode made %v allocations, want 2 (header, result)", n)
+	}
+	if cap(enc)-len(enc) > 8192 {
+		t.Errorf("Encode's result has %d spare bytes", cap(enc)-len(enc))
 	}
 }

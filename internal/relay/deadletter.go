@@ -58,7 +58,7 @@ func (d *deadLetters) add(rec *record.Record) error {
 	if err := d.openLocked(); err != nil {
 		return err
 	}
-	_, err := d.log.Append(rec.AppendEncode(nil))
+	_, err := d.log.Append(rec.Encode())
 	return err
 }
 
@@ -133,7 +133,7 @@ func (r *Relay) ReplayDeadLetters(name string) (int, error) {
 	}
 	n, err := w.dead.drain(func(rec *record.Record) error {
 		rec.Only = name
-		_, err := r.log.Append(rec.AppendEncode(nil))
+		_, err := r.log.Append(rec.Encode())
 		return err
 	})
 	if err != nil {

@@ -335,7 +335,7 @@ func backfillPath(relayDir, output string) string {
 
 // appendRecord logs a record the relay itself makes (a backfill record).
 func (r *Relay) appendRecord(rec *record.Record) (uint64, error) {
-	idx, err := r.log.Append(rec.AppendEncode(make([]byte, 0, rec.EncodedSize())))
+	idx, err := r.log.Append(rec.Encode())
 	if err == nil {
 		end := r.log.EndOffset()
 		for _, w := range r.set.Load().workers {

@@ -59,7 +59,7 @@ func (r *Relay) Append(rec *record.Record) (Ticket, error) {
 		r.metrics.rejectedFull(r.opts.Name)
 		return Ticket{}, &Refusal{ErrorAnswer(http.StatusServiceUnavailable, "%v", err)}
 	}
-	payload := rec.AppendEncode(make([]byte, 0, rec.EncodedSize()))
+	payload := rec.Encode()
 	live := set.live()
 	start := time.Now()
 	idx, err := r.log.Append(payload)
