@@ -67,13 +67,9 @@ type OpenLogFunc func(opts Options) (Log, CursorStore, error)
 // cursor files under opts.Dir/cursors.
 func openLocal(opts Options) (Log, CursorStore, error) {
 	l, err := wal.Open(wal.Options{
-		Dir:         filepath.Join(opts.Dir, "log"),
-		SegmentSize: segmentSize(opts),
-		// A caught-up backend reads a record milliseconds after its
-		// append; 8 MiB covers tens of milliseconds at full speed and
-		// keeps the process small. A backend further behind reads the
-		// segment files (the page cache, usually).
-		CacheBytes:   8 << 20,
+		Dir:          filepath.Join(opts.Dir, "log"),
+		SegmentSize:  segmentSize(opts),
+		CacheBytes:   cacheBytes(opts),
 		Sync:         opts.Sync,
 		SyncInterval: opts.SyncInterval,
 		Logger:       opts.Logger.With("listener", opts.Name),
@@ -99,6 +95,17 @@ func (l localLog) NewReader(from uint64) (LogReader, error) {
 		return nil, err
 	}
 	return rd, nil
+}
+
+// cacheBytes is the tail cache of the local log. A caught-up backend reads
+// a record milliseconds after its append; 8 MiB covers tens of
+// milliseconds at full speed and keeps the process small. A backend
+// further behind reads the segment files (the page cache, usually).
+func cacheBytes(opts Options) int64 {
+	if opts.CacheBytes > 0 {
+		return opts.CacheBytes
+	}
+	return 8 << 20
 }
 
 // segmentSize is the local log's segment size: 64 MiB, or less when an

@@ -43,6 +43,10 @@ type Options struct {
 	// less when an output's buffer-size-mb is small, so that the overflow
 	// policy and segment deletion work at a useful granularity.
 	SegmentSize int64
+	// CacheBytes is the local log's tail cache (records kept in memory
+	// for the readers); 0 picks 8 MiB. The shards of a listener share
+	// that much between them.
+	CacheBytes int64
 	// WriteTimeout bounds how long a write waits for backend verdicts.
 	WriteTimeout time.Duration
 	// DeadLetterAfter is how long a record that one replica refuses and

@@ -118,8 +118,17 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 		return nil, nil, err
 	}
 	openLog := jetlog.Engine(cfg, thisNode()) // nil: the local log under dir
+	// The shards of a listener share one listener's tail cache: each
+	// carries a share of the writes, and a cache per shard would grow the
+	// process with every shard (the shards bench scenario went past
+	// 100 MB of RSS with two full caches).
+	var cache int64
+	if hc.Sharded() {
+		cache = max(8<<20/int64(len(hc.Shards)), 2<<20)
+	}
 	open := func(name, dir string, outputs []config.OutputConfig) (*relay.Relay, error) {
 		return relay.New(relay.Options{
+			CacheBytes:      cache,
 			OpenLog:         openLog,
 			Name:            name,
 			Dir:             dir,
