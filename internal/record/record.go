@@ -89,7 +89,7 @@ var ErrCorrupt = errors.New("record: corrupt encoding")
 
 // AppendEncode appends the encoding of r to dst and returns the result.
 func (r *Record) AppendEncode(dst []byte) []byte {
-	return append(r.appendHeader(dst), r.Body...)
+	return append(r.AppendHeader(dst), r.Body...)
 }
 
 // Encode returns the encoding of r in a new slice of its exact size.
@@ -100,12 +100,15 @@ func (r *Record) AppendEncode(dst []byte) []byte {
 // AppendEncode would clear all n bytes and then copy over them, a 500 KB
 // memclr per large write on the write path.
 func (r *Record) Encode() []byte {
-	h := r.appendHeader(make([]byte, 0, r.EncodedSize()-len(r.Body)))
+	h := r.AppendHeader(make([]byte, 0, r.EncodedSize()-len(r.Body)))
 	return append(h[:len(h):len(h)], r.Body...)
 }
 
-// appendHeader appends everything of r's encoding but the body.
-func (r *Record) appendHeader(dst []byte) []byte {
+// AppendHeader appends everything of r's encoding but the body, which
+// follows it: a caller that builds a body piece by piece can build the
+// encoding in place, with room for the body reserved after the header
+// (EncodedSize of r with no Body bounds the header).
+func (r *Record) AppendHeader(dst []byte) []byte {
 	dst = append(dst, version, byte(r.Kind), r.Precision, r.Flags)
 	dst = binary.AppendVarint(dst, r.Received)
 	dst = binary.AppendUvarint(dst, uint64(r.Lines))

@@ -54,12 +54,22 @@ func AnswerOf(err error) Answer {
 // overflow = reject or the log cannot take appends, 413 when the record is
 // larger than the log takes.
 func (r *Relay) Append(rec *record.Record) (Ticket, error) {
+	return r.AppendEncoded(rec, nil)
+}
+
+// AppendEncoded is Append for a caller that has rec's encoding already
+// (rec.Encode(), or built in place with AppendHeader): the sharding layer
+// builds each shard's part that way and saves a copy of the body. A nil
+// payload is encoded here.
+func (r *Relay) AppendEncoded(rec *record.Record, payload []byte) (Ticket, error) {
 	set := r.set.Load()
 	if err := r.full(set); err != nil {
 		r.metrics.rejectedFull(r.opts.Name)
 		return Ticket{}, &Refusal{ErrorAnswer(http.StatusServiceUnavailable, "%v", err)}
 	}
-	payload := rec.Encode()
+	if payload == nil {
+		payload = rec.Encode()
+	}
 	live := set.live()
 	start := time.Now()
 	idx, err := r.log.Append(payload)

@@ -147,6 +147,15 @@ func (s *Set) Write(ctx context.Context, rec *record.Record, c relay.Consistency
 type Part struct {
 	Shard *Shard
 	Rec   record.Record
+	// encoded is Rec's encoding when Split built it in place (Rec.Body is
+	// then its tail); nil when Rec is the client's whole record.
+	encoded []byte
+}
+
+// encodedAppender is a replica set that takes a record with its encoding
+// (*relay.Relay), so that a part's body is not copied once more.
+type encodedAppender interface {
+	AppendEncoded(rec *record.Record, payload []byte) (relay.Ticket, error)
 }
 
 // Split divides rec into one part per shard that owns some of its lines,
@@ -159,7 +168,7 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 	refs := (*refsp)[:0]
 	var key, lastKey []byte
 	var lastTo, union uint64
-	var sizes [64]int // bytes per shard position, to size the parts once
+	var sizes, counts [64]int // bytes and lines per shard position, to size the parts once
 	body := rec.Body
 	lineproto.Lines(body, func(line []byte) bool {
 		if !lineproto.IsPoint(line) {
@@ -176,6 +185,7 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 		union |= to
 		for t := to; t != 0; t &= t - 1 {
 			sizes[bits.TrailingZeros64(t)] += len(line) + 1
+			counts[bits.TrailingZeros64(t)]++
 		}
 		return true
 	})
@@ -194,26 +204,27 @@ func (s *Set) Split(rec *record.Record) ([]Part, error) {
 		if union&bit == 0 {
 			continue
 		}
-		b := make([]byte, 0, sizes[i])
-		lines := 0
-		last := false
-		for j, ref := range refs {
+		// The part's header needs its flags and line count, known
+		// before its lines are copied: the body is built in place after
+		// the header, and the log takes that encoding as it is.
+		p := Part{Shard: sh, Rec: *rec}
+		p.Rec.Body, p.Rec.Lines = nil, uint32(counts[i])
+		p.Rec.Flags &^= record.FlagOpenEnd
+		if openEnd && refs[len(refs)-1].to&bit != 0 {
+			// The body's last line runs on into what follows; it still
+			// ends this part.
+			p.Rec.Flags |= record.FlagOpenEnd
+		}
+		b := p.Rec.AppendHeader(make([]byte, 0, p.Rec.EncodedSize()+sizes[i]))
+		h := len(b)
+		for _, ref := range refs {
 			if ref.to&bit == 0 {
 				continue
 			}
 			b = append(b, body[ref.start:ref.end]...)
 			b = append(b, '\n')
-			lines++
-			last = j == len(refs)-1
 		}
-		p := Part{Shard: sh, Rec: *rec}
-		p.Rec.Body, p.Rec.Lines = b, uint32(lines)
-		p.Rec.Flags &^= record.FlagOpenEnd
-		if openEnd && last {
-			// The body's last line runs on into what follows; it still
-			// ends this part.
-			p.Rec.Flags |= record.FlagOpenEnd
-		}
+		p.Rec.Body, p.encoded = b[h:len(b):len(b)], b
 		parts = append(parts, p)
 	}
 	return parts, nil
@@ -236,7 +247,13 @@ func (s *Set) WriteParts(ctx context.Context, parts []Part, c relay.Consistency)
 	tickets := make([]relay.Ticket, len(parts))
 	appended := make([]bool, len(parts))
 	for i := range parts {
-		t, err := parts[i].Shard.Replicas.Append(&parts[i].Rec)
+		var t relay.Ticket
+		var err error
+		if ea, ok := parts[i].Shard.Replicas.(encodedAppender); ok && parts[i].encoded != nil {
+			t, err = ea.AppendEncoded(&parts[i].Rec, parts[i].encoded)
+		} else {
+			t, err = parts[i].Shard.Replicas.Append(&parts[i].Rec)
+		}
 		if err != nil {
 			answers[i] = relay.AnswerOf(err)
 			continue

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -135,6 +136,54 @@ func TestSplitDoesNotCopyAWriteForOneShard(t *testing.T) {
 	}
 	if &parts[0].Rec.Body[0] != &rec.Body[0] {
 		t.Error("a write for one shard was copied")
+	}
+}
+
+// Split builds each shard's part as its log encoding, header and body in
+// one buffer, so that the log appends it without another copy: the
+// encoding must be exactly what Encode gives, flags and count included.
+func TestSplitEncodesEachPartAsEncodeWould(t *testing.T) {
+	s, _ := testSet(t, "measurement", "s1", "s2", "s3")
+	var body strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&body, "m%d,host=h v=%d %d\n", i%7, i, 1000+i)
+	}
+	body.WriteString("m3 v=1") // runs on into the next chunk of a streamed body
+	rec := record.Record{Kind: record.KindWrite, DB: "db", RP: "rp", Precision: 's', Received: 42,
+		Flags: record.FlagOpenEnd, Lines: 41, Auth: record.Auth{Username: "u", Password: "p"},
+		Body: []byte(body.String())}
+	parts, err := s.Split(&rec)
+	if err != nil || len(parts) < 2 {
+		t.Fatalf("%d parts, %v; want one per shard", len(parts), err)
+	}
+	lines, openEnds := 0, 0
+	for _, p := range parts {
+		if !bytes.Equal(p.encoded, p.Rec.Encode()) {
+			t.Errorf("shard %s: part encoded in place differs from its Encode", p.Shard.Name)
+		}
+		d, err := record.Decode(p.encoded)
+		if err != nil {
+			t.Fatalf("shard %s: %v", p.Shard.Name, err)
+		}
+		if !bytes.Equal(d.Body, p.Rec.Body) || d.Lines != p.Rec.Lines || d.DB != "db" || d.Auth.Username != "u" {
+			t.Errorf("shard %s: decoded %+v, want %+v", p.Shard.Name, d, p.Rec)
+		}
+		lines += int(p.Rec.Lines)
+		if p.Rec.Flags&record.FlagOpenEnd != 0 {
+			openEnds++
+			if !bytes.HasSuffix(p.Rec.Body, []byte("m3 v=1\n")) {
+				t.Errorf("shard %s is marked open-ended but does not end with the open line", p.Shard.Name)
+			}
+		}
+	}
+	if lines != 41 || openEnds != 1 {
+		t.Errorf("parts hold %d lines with %d open ends; want 41 and 1", lines, openEnds)
+	}
+
+	one := record.Record{Kind: record.KindWrite, DB: "db", Lines: 1, Body: []byte("m1 v=1 1\n")}
+	parts, _ = s.Split(&one)
+	if len(parts) != 1 || parts[0].encoded != nil {
+		t.Error("a write for one shard has an encoding built by Split; the log must encode the client's record")
 	}
 }
 
