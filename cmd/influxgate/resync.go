@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/jetlog"
+	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/replica"
 )
 
@@ -78,9 +81,14 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	}
 	defer bs[0].Close()
 	defer bs[1].Close()
-	marker := set.MarkerPath(dst.Name)
-	if b, err := os.ReadFile(marker); err == nil {
-		fmt.Fprintf(stdout, "%s is marked diverged since %s (%s)\n", dst.Name, string(trimNL(b)), marker)
+	marks, where, closeMarks, err := divergenceMarks(cfg, set, dst.Name)
+	if err != nil {
+		fmt.Fprintln(stderr, "influxgate resync: divergence marks:", err)
+		return 2
+	}
+	defer closeMarks()
+	if b, ok, err := marks.LoadState(dst.Name, relay.StateDiverged); err == nil && ok {
+		fmt.Fprintf(stdout, "%s is marked diverged since %s (%s)\n", dst.Name, string(trimNL(b)), where)
 	}
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
@@ -106,7 +114,7 @@ func resync(args []string, stdout, stderr io.Writer) int {
 	if len(res.Rejected) > 0 {
 		fmt.Fprintf(stdout, "%s rejected the points of %d bucket(s) (listed above); they are not recorded as copied\n", dst.Name, len(res.Rejected))
 	}
-	msg, _, err := replica.SettleMarker(marker, replica.Coverage{AllDatabases: *db == "", Start: startT, End: endT,
+	msg, _, err := replica.SettleMarker(marks, dst.Name, replica.Coverage{AllDatabases: *db == "", Start: startT, End: endT,
 		Started: res.Started, Agreed: res.Agreed()})
 	if err != nil {
 		fmt.Fprintln(stderr, "influxgate resync:", err)
@@ -121,6 +129,21 @@ func resync(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// divergenceMarks opens where the daemons keep output's divergence mark:
+// a file in the replica set's directory with the local log, the state
+// bucket beside the cursors with a log in NATS. where says which, for
+// people.
+func divergenceMarks(cfg *config.Config, set replica.ReplicaSet, output string) (marks replica.Marks, where string, closeFn func(), err error) {
+	if !cfg.LogStore.NATS() {
+		return relay.FileState{Dir: set.Dir}, set.MarkerPath(output), func() {}, nil
+	}
+	st, closeFn, err := jetlog.OpenState(cfg.LogStore, set.RelayName(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return st, fmt.Sprintf("NATS bucket %s_state", cfg.LogStore.StreamPrefix), closeFn, nil
 }
 
 func trimNL(b []byte) []byte {

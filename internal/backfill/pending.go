@@ -3,10 +3,6 @@ package backfill
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +11,6 @@ import (
 
 	"github.com/influxgate/influxgate/internal/lineproto"
 	"github.com/influxgate/influxgate/internal/record"
-	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Pending accumulates what one backend received late, until a backfill
@@ -92,6 +87,10 @@ func (p *Pending) Empty() bool {
 func (p *Pending) Spec() Spec {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.specLocked()
+}
+
+func (p *Pending) specLocked() Spec {
 	var s Spec
 	for _, r := range p.ranges {
 		s.Ranges = append(s.Ranges, *r)
@@ -113,51 +112,50 @@ func (p *Pending) Reset() {
 	p.ranges, p.created = map[[2]string]*Range{}, nil
 }
 
-// Save stores the accumulator in path when it changed since the last
-// Save, atomically; nothing when it is empty (the file is removed). The
-// relay saves before it stores the cursor past the records noted, so a
-// crash never loses a range whose records will not be replayed again.
-func (p *Pending) Save(path string) error {
+// Changed returns the accumulator's encoding (Spec's) when it changed
+// since the last call, nil when it is empty now; changed is false when
+// there is nothing new to store. A caller that fails to store it calls
+// Touch, so that the next call returns it again. The relay stores it
+// before it stores the cursor past the records noted, so a crash never
+// loses a range whose records will not be replayed again.
+func (p *Pending) Changed() (data []byte, changed bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.dirty {
-		p.mu.Unlock()
-		return nil
+		return nil, false
 	}
 	p.dirty = false
-	empty := len(p.ranges) == 0 && len(p.created) == 0
-	p.mu.Unlock()
-	if empty {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
+	if len(p.ranges) == 0 && len(p.created) == 0 {
+		return nil, true
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return wal.WriteFileAtomic(path, p.Spec().Encode())
+	return p.specLocked().Encode(), true
 }
 
-// LoadPending reads what Save stored; a missing file is an empty
-// accumulator.
-func LoadPending(path string) (*Pending, error) {
-	p := NewPending()
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
+// Touch marks the accumulator changed.
+func (p *Pending) Touch() {
+	p.mu.Lock()
+	p.dirty = true
+	p.mu.Unlock()
+}
+
+// Restore replaces the accumulator with what Changed returned (nil: empty)
+// and marks it unchanged: it is what is stored.
+func (p *Pending) Restore(data []byte) error {
+	ranges, created := map[[2]string]*Range{}, []CQRef(nil)
+	if len(data) > 0 {
+		var s Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		for _, r := range s.Ranges {
+			ranges[[2]string{r.DB, r.RP}] = &r
+		}
+		created = s.Created
 	}
-	if err != nil {
-		return p, err
-	}
-	var s Spec
-	if err := json.Unmarshal(b, &s); err != nil {
-		return p, err
-	}
-	for _, r := range s.Ranges {
-		p.ranges[[2]string{r.DB, r.RP}] = &r
-	}
-	p.created = s.Created
-	return p, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ranges, p.created, p.dirty = ranges, created, false
+	return nil
 }
 
 func saturatingMul(v, m int64) int64 {

@@ -1,7 +1,6 @@
 package backfill
 
 import (
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -24,19 +23,29 @@ func TestPendingAccumulatesPerDatabaseAndPolicy(t *testing.T) {
 	if got := p.Spec(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Spec = %+v, want %+v", got, want)
 	}
-	path := filepath.Join(t.TempDir(), "backfill", "b.json")
-	if err := p.Save(path); err != nil {
-		t.Fatal(err)
+	data, changed := p.Changed()
+	if !changed || data == nil {
+		t.Fatalf("Changed = %q, %v after additions", data, changed)
 	}
-	q, err := LoadPending(path)
-	if err != nil || !reflect.DeepEqual(q.Spec(), want) {
-		t.Fatalf("after Save and LoadPending: %+v, %v", q.Spec(), err)
+	if _, again := p.Changed(); again {
+		t.Error("Changed reports a change twice")
+	}
+	q := NewPending()
+	if err := q.Restore(data); err != nil || !reflect.DeepEqual(q.Spec(), want) {
+		t.Fatalf("after Changed and Restore: %+v, %v", q.Spec(), err)
+	}
+	if _, changed := q.Changed(); changed {
+		t.Error("a restored accumulator reports a change: it is what is stored")
+	}
+	p.Touch() // a store that failed
+	if d, changed := p.Changed(); !changed || string(d) != string(data) {
+		t.Error("after Touch, Changed does not return the accumulator again")
 	}
 	p.Reset()
-	if err := p.Save(path); err != nil {
-		t.Fatal(err)
+	if d, changed := p.Changed(); !changed || d != nil {
+		t.Errorf("an emptied accumulator: Changed = %q, %v; want nil, true (delete what is stored)", d, changed)
 	}
-	if q, _ := LoadPending(path); !q.Empty() {
-		t.Error("an empty accumulator was not saved as empty")
+	if err := q.Restore(nil); err != nil || !q.Empty() {
+		t.Error("Restore(nil) does not empty the accumulator")
 	}
 }

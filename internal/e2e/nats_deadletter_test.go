@@ -9,12 +9,14 @@ import (
 	"github.com/influxgate/influxgate/internal/testnats"
 )
 
-// TestNATSDeadLetterReplayGoesToTheSharedLog: in nats mode the dead-letter
-// store is on the node that delivered; `influxgate dead-letter replay`, run
-// there with that node stopped, appends the records to the shared stream,
-// and the running node (which took the backend over) delivers them. With
-// the local log the replay would go to a file log nobody reads.
-func TestNATSDeadLetterReplayGoesToTheSharedLog(t *testing.T) {
+// TestNATSDeadLettersOutliveTheNodeThatStoredThem: in nats mode a
+// backend's dead letters are kept in JetStream, not on the disk of the node
+// that delivered. Node 1 delivers to b and dead-letters a write b refuses
+// (its database exists on a only); node 1 is then destroyed, disk and all.
+// Node 2 takes b over and counts the dead letter; once b has the database,
+// `influxgate dead-letter replay` run with node 2's config from a fresh
+// directory appends it to the shared stream, and node 2 delivers it.
+func TestNATSDeadLettersOutliveTheNodeThatStoredThem(t *testing.T) {
 	t.Parallel()
 	nc := testnats.Start(t, testnats.Options{Servers: 3})
 	a, b := twoBackends(t, "db")
@@ -34,15 +36,45 @@ func TestNATSDeadLetterReplayGoesToTheSharedLog(t *testing.T) {
 	if h.Checks[1].DeadLetters != 1 {
 		t.Fatalf("dead letters of b on its deliverer: %d, want 1", h.Checks[1].DeadLetters)
 	}
-	b.CreateDatabase(t, "only_a")
-	if code := n1.terminate(); code != 0 {
-		t.Fatalf("exit %d", code)
+	n1.destroy(t)
+	t.Log("destroyed the node that stored b's dead letter, disk and all")
+	if d := delivererOf(t, "b", n2); d != n2 {
+		t.Fatal("node 2 does not deliver to b")
 	}
-	out, err := exec.Command(influxgateBin, "dead-letter", "-config", n1.cfgPath, "-output", "b", "replay").CombinedOutput()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, h = n2.asGate().health(t)
+		if h.Checks[1].DeadLetters == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 counts %d dead letters for b, want the 1 node 1 stored", h.Checks[1].DeadLetters)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	b.CreateDatabase(t, "only_a")
+	out, err := exec.Command(influxgateBin, "dead-letter", "-config", n2.cfgPath, "-data-dir", t.TempDir(),
+		"-output", "b", "replay").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "1 records queued for b") {
 		t.Fatalf("replay: %v %s", err, out)
 	}
-	// n2 delivers to b now (n1 released its lease), from the shared log.
 	b.WaitCount(t, "only_a", "dl", 1, 30*time.Second)
 	samePoints(t, "only_a", []string{"dl v=1 1"}, a, b)
+	// The replay ran in another process; the deliverer recounts.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, h = n2.asGate().health(t); h.Checks[1].DeadLetters == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 still counts %d dead letters for b after the replay", h.Checks[1].DeadLetters)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, err = exec.Command(influxgateBin, "dead-letter", "-config", n2.cfgPath, "-data-dir", t.TempDir(),
+		"-output", "b", "list").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "b: 0 records") {
+		t.Fatalf("list after the replay: %v %s", err, out)
+	}
 }

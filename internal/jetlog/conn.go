@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,16 +25,21 @@ import (
 // a few seconds; the callers retry.
 const opTimeout = 5 * time.Second
 
-// Conn is one connection to NATS, its JetStream context and the two
-// key-value buckets every relay of the process uses (cursors and leases).
+// Conn is one connection to NATS, its JetStream context and the
+// key-value buckets every relay of the process uses (cursors, leases, and
+// the backends' other delivery state).
 type Conn struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	cursors jetstream.KeyValue
 	leases  jetstream.KeyValue
+	state   jetstream.KeyValue
 	cfg     config.LogStoreConfig
 	node    string
 	logger  *slog.Logger
+
+	deadMu sync.Mutex
+	dead   jetstream.Stream // the dead-letter stream (deadletter.go), once bound
 }
 
 // NodeName names this process among the nodes sharing the log: the host
@@ -107,9 +113,15 @@ func Connect(cfg config.LogStoreConfig, node string, logger *slog.Logger) (*Conn
 			TTL: cfg.LeaseTTL, Storage: jetstream.FileStorage,
 			Description: "influxgate: which node delivers to each backend"})
 	}
+	if err == nil {
+		c.state, err = c.bucket(jetstream.KeyValueConfig{
+			Bucket: cfg.StreamPrefix + "_state", History: 1, Replicas: cfg.StreamReplicas,
+			Storage:     jetstream.FileStorage,
+			Description: "influxgate: each backend's divergence mark and pending continuous-query backfill"})
+	}
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("open the cursor and lease buckets: %w", err)
+		return nil, fmt.Errorf("open the cursor, lease and state buckets: %w", err)
 	}
 	return c, nil
 }

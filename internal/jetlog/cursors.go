@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/relay"
 )
 
@@ -26,7 +28,10 @@ type Cursors struct {
 	damaged map[string]error
 }
 
-var _ relay.CursorStore = (*Cursors)(nil)
+var (
+	_ relay.CursorStore = (*Cursors)(nil)
+	_ relay.StateStore  = (*Cursors)(nil)
+)
 
 // openCursors reads every stored cursor of a relay once, so that a bucket
 // that cannot be read stops the start (rather than starting every backend
@@ -175,4 +180,58 @@ func (cs *Cursors) min(ctx context.Context) (uint64, bool, error) {
 		}
 	}
 	return low, true, nil
+}
+
+// The rest of a backend's delivery state (its divergence mark, its pending
+// continuous-query backfill) is kept in the bucket <prefix>_state under
+// <relay>.<backend>.<kind>, so that the node that takes a backend over
+// carries it on as it does the cursor.
+
+func (cs *Cursors) stateKey(backend, kind string) string {
+	return cs.prefix + escape(backend) + "." + escape(kind)
+}
+
+// LoadState reads the backend's value of kind.
+func (cs *Cursors) LoadState(backend, kind string) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	e, err := cs.c.state.Get(ctx, cs.stateKey(backend, kind))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return e.Value(), true, nil
+}
+
+// StoreState stores the backend's value of kind (on a quorum of the
+// bucket's servers before it returns).
+func (cs *Cursors) StoreState(backend, kind string, value []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_, err := cs.c.state.Put(ctx, cs.stateKey(backend, kind), value)
+	return err
+}
+
+// DeleteState removes the backend's value of kind.
+func (cs *Cursors) DeleteState(backend, kind string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	err := cs.c.state.Delete(ctx, cs.stateKey(backend, kind))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		err = nil
+	}
+	return err
+}
+
+// OpenState connects to NATS for the delivery state of the relay named
+// relayName (its divergence marks), for a tool that runs beside the
+// daemons (`influxgate resync`); close ends the connection.
+func OpenState(store config.LogStoreConfig, relayName string, logger *slog.Logger) (st *Cursors, close func(), err error) {
+	c, err := Connect(store, "tool", logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Cursors{c: c, prefix: escape(relayName) + ".", damaged: make(map[string]error)}, c.Close, nil
 }

@@ -21,6 +21,10 @@
 //   - Cursors are values in a key-value bucket (<prefix>_cursors), stored
 //     by the deliverer every second like the local cursor files. The
 //     stream is purged below the lowest stored cursor (every 5 s at most).
+//     The rest of a backend's delivery state that must outlive a node (its
+//     divergence mark, its pending continuous-query backfill) is kept the
+//     same way in <prefix>_state (relay.StateStore); the new holder of a
+//     lease loads it with the cursor.
 //   - Exactly one deliverer per backend: a lease in a key-value bucket whose
 //     entries expire after lease-ttl (<prefix>_leases). A node creates the
 //     key to take the lease (only one create wins), renews it every third
@@ -94,7 +98,7 @@
 //   - A record must fit in one NATS message: the servers' max_payload (1 MiB
 //     by default; 8 MiB is the recommended maximum) less 512 bytes. A larger
 //     write is answered 413.
-//   - Dead-letter stores, divergence marks and pending continuous-query
-//     backfills stay in the data-dir of the node that delivered; a node that
-//     takes a backend over starts with none of them.
+//   - Dead letters are kept in one stream, <prefix>_deadletter, a subject
+//     per relay and backend (deadletter.go): a node keeps nothing in its
+//     data-dir that another node needs.
 package jetlog

@@ -26,8 +26,7 @@ type backfiller interface {
 // logs a backfill record addressed to the backend once it is caught up,
 // and runs such records when the worker reaches them.
 type cqBackfill struct {
-	pending *backfill.Pending
-	path    string // where pending is saved
+	pending *backfill.Pending // kept in the state store (StateBackfill)
 	runner  backfiller
 	// appendRecord logs a record (the relay's log).
 	appendRecord func(rec *record.Record) (uint64, error)
@@ -86,6 +85,40 @@ func (b *cqBackfill) status() *BackfillStatus {
 		st.State = "pending"
 	}
 	return st
+}
+
+// savePending stores the pending backfill when it changed.
+func (w *worker) savePending() error {
+	data, changed := w.cq.pending.Changed()
+	if !changed || w.store == nil {
+		return nil
+	}
+	var err error
+	if data == nil {
+		err = w.store.DeleteState(w.name, StateBackfill)
+	} else {
+		err = w.store.StoreState(w.name, StateBackfill, data)
+	}
+	if err != nil {
+		w.cq.pending.Touch()
+	}
+	return err
+}
+
+// loadPending sets the pending backfill from the store: at start, and
+// when this node takes the backend over from another (which noted what
+// the backend received late until then).
+func (w *worker) loadPending() {
+	if w.store == nil {
+		return
+	}
+	data, _, err := w.store.LoadState(w.name, StateBackfill)
+	if err == nil {
+		err = w.cq.pending.Restore(data)
+	}
+	if err != nil {
+		w.log.Error("cannot read the pending continuous-query backfill; keeping what this node has", "err", err)
+	}
 }
 
 // noteLate adds the records the backend has just received to the pending

@@ -10,18 +10,37 @@ import (
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
-// deadLetters is one backend's store of records it refused while other
-// replicas may have accepted them. It is a log of its own, created on first
-// use, so that an operator can replay it once the backend's schema or users
-// are fixed (influxgate dead-letter replay) or purge it.
-type deadLetters struct {
+// DeadLetterStore is one backend's store of records it refused while other
+// replicas may have accepted them, so that an operator can replay it once
+// the backend's schema or users are fixed (influxgate dead-letter replay)
+// or purge it.
+type DeadLetterStore interface {
+	// Open opens the store and returns how many records it holds.
+	Open() (uint64, error)
+	Add(rec *record.Record) error
+	// Drain calls fn for every stored record in order; if fn succeeds for
+	// all, they are deleted (records added meanwhile stay).
+	Drain(fn func(rec *record.Record) error) (int, error)
+	Close() error
+}
+
+// DeadLetterLog is a Log that keeps its backends' dead letters itself: a
+// shared log does, so that they outlive the node that stored them. Other
+// logs get fileDeadLetters under the relay's directory.
+type DeadLetterLog interface {
+	DeadLetters(backend string) DeadLetterStore
+}
+
+// fileDeadLetters is the dead-letter store of a local log: a log of its
+// own under <relay dir>/deadletter/<output>, created on first use.
+type fileDeadLetters struct {
 	dir string
 	mu  sync.Mutex
 	log *wal.Log
 }
 
-// open opens an existing store and returns how many records it holds.
-func (d *deadLetters) open() (uint64, error) {
+// Open opens an existing store and returns how many records it holds.
+func (d *fileDeadLetters) Open() (uint64, error) {
 	if _, err := os.Stat(d.dir); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -33,7 +52,7 @@ func (d *deadLetters) open() (uint64, error) {
 	return d.countLocked(), nil
 }
 
-func (d *deadLetters) openLocked() error {
+func (d *fileDeadLetters) openLocked() error {
 	if d.log != nil {
 		return nil
 	}
@@ -45,14 +64,14 @@ func (d *deadLetters) openLocked() error {
 	return nil
 }
 
-func (d *deadLetters) countLocked() uint64 {
+func (d *fileDeadLetters) countLocked() uint64 {
 	if d.log == nil || d.log.LastIndex() == 0 || d.log.FirstIndex() == 0 {
 		return 0
 	}
 	return d.log.LastIndex() - d.log.FirstIndex() + 1
 }
 
-func (d *deadLetters) add(rec *record.Record) error {
+func (d *fileDeadLetters) Add(rec *record.Record) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.openLocked(); err != nil {
@@ -62,9 +81,10 @@ func (d *deadLetters) add(rec *record.Record) error {
 	return err
 }
 
-// drain calls fn for every stored record in order; if fn succeeds for all,
-// the store is deleted.
-func (d *deadLetters) drain(fn func(rec *record.Record) error) (int, error) {
+// Drain calls fn for every stored record in order; if fn succeeds for all,
+// the store is deleted (the daemon is not running: nothing is added
+// meanwhile).
+func (d *fileDeadLetters) Drain(fn func(rec *record.Record) error) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.log == nil {
@@ -110,7 +130,7 @@ func (d *deadLetters) drain(fn func(rec *record.Record) error) (int, error) {
 	return n, os.RemoveAll(d.dir)
 }
 
-func (d *deadLetters) close() error {
+func (d *fileDeadLetters) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.log == nil {
@@ -131,7 +151,7 @@ func (r *Relay) ReplayDeadLetters(name string) (int, error) {
 	if w == nil {
 		return 0, fmt.Errorf("no output named %q", name)
 	}
-	n, err := w.dead.drain(func(rec *record.Record) error {
+	n, err := w.dead.Drain(func(rec *record.Record) error {
 		rec.Only = name
 		_, err := r.log.Append(rec.Encode())
 		return err
@@ -154,10 +174,32 @@ func (r *Relay) PurgeDeadLetters(name string) (int, error) {
 	if w == nil {
 		return 0, fmt.Errorf("no output named %q", name)
 	}
-	n, err := w.dead.drain(func(*record.Record) error { return nil })
+	n, err := w.dead.Drain(func(*record.Record) error { return nil })
 	if err == nil {
 		w.deadLetters.Store(0)
 		w.log.Info("dead letters purged", "records", n)
 	}
 	return n, err
+}
+
+// deadLetterStore returns output name's dead-letter store: the log's own
+// when it keeps them, files under the relay's directory otherwise.
+func (r *Relay) deadLetterStore(name string) DeadLetterStore {
+	if dl, ok := r.log.(DeadLetterLog); ok {
+		return dl.DeadLetters(name)
+	}
+	return &fileDeadLetters{dir: deadLetterDir(r.opts.Dir, name)}
+}
+
+// recountDeadLetters reads the count of a store that other processes
+// change too (a shared log's: `influxgate dead-letter replay` runs beside
+// the daemons), so that /health does not go on showing records that were
+// replayed. Only the deliverer counts; the other nodes mirror it.
+func (w *worker) recountDeadLetters() {
+	if w.deadLetters.Load() == 0 || w.standby.Load() || (w.lease != nil && !w.lease.Held()) {
+		return
+	}
+	if n, err := w.dead.Open(); err == nil {
+		w.deadLetters.Store(n)
+	}
 }

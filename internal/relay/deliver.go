@@ -198,7 +198,7 @@ func (w *worker) mismatch(ctx context.Context, p *pending, res *backend.Result) 
 }
 
 func (w *worker) deadLetter(p *pending, res *backend.Result) (int, *backend.Result) {
-	if err := w.dead.add(&p.rec); err != nil {
+	if err := w.dead.Add(&p.rec); err != nil {
 		// Keep the record at the cursor: nothing is lost, the backend
 		// waits until the store is writable again.
 		w.log.Error("cannot write the dead-letter store", "err", err)

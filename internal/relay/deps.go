@@ -106,10 +106,11 @@ type workerDeps struct {
 	verdicts verdicts
 	peers    peers
 	metrics  workerMetrics
-	dead     *deadLetters
-	// divergedPath is the file that keeps the divergence mark.
-	divergedPath string
-	logger       *slog.Logger
+	dead     DeadLetterStore
+	// store keeps the divergence mark and the pending backfill (nil: not
+	// kept, in tests).
+	store  StateStore
+	logger *slog.Logger
 
 	// With a shared log: the lease this node must hold to deliver, this
 	// node's name, and where delivery resumes once it holds the lease

@@ -247,9 +247,9 @@ func testWorker(t testing.TB, log *memLog, sender Sender, p peers, tr *tracker, 
 	}
 	dir := t.TempDir()
 	deps := workerDeps{sender: sender, source: log, verdicts: tr, peers: p,
-		dead: &deadLetters{dir: deadLetterDir(dir, cfg.name)}, divergedPath: divergedPath(dir, cfg.name)}
+		dead: &fileDeadLetters{dir: deadLetterDir(dir, cfg.name)}, store: FileState{Dir: dir}}
 	w := newWorker(cfg, deps, 1)
-	t.Cleanup(func() { _ = w.dead.close() })
+	t.Cleanup(func() { _ = w.dead.Close() })
 	return w
 }
 

@@ -2,13 +2,8 @@ package relay
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // noteAppend is called after every append: it wakes a worker in backoff
@@ -89,20 +84,28 @@ func (w *worker) enforceCap(q []pending) []pending {
 }
 
 // The divergence mark of a backend — the time since which it misses
-// records the overflow policy skipped — lives in a file,
-// <relay dir>/diverged/<output>, holding that time in RFC 3339. A file
-// survives restarts (a replica that misses data keeps saying so), and
-// `influxgate resync`, running beside the daemon, clears the mark by
-// deleting the file once it has copied the missing range; the daemon
-// notices within a second.
+// records the overflow policy skipped — is kept in the relay's state store
+// (StateDiverged): a file, <relay dir>/diverged/<output>, holding that time
+// in RFC 3339 with the local log; beside the cursors with a shared one. It
+// survives restarts (a replica that misses data keeps saying so) and, with
+// a shared log, the node that set it. `influxgate resync`, running beside
+// the daemon, clears the mark by deleting it once it has copied the
+// missing range; the daemon notices within a second.
 
-// loadDiverged restores the mark at start.
+// loadDiverged sets the mark from the store: at start, and when this node
+// takes the backend over from another.
 func (w *worker) loadDiverged() {
-	if w.divergedPath == "" {
+	if w.store == nil {
 		return
 	}
-	b, err := os.ReadFile(w.divergedPath)
+	b, ok, err := w.store.LoadState(w.name, StateDiverged)
 	if err != nil {
+		// Unknown: keep what this node knows rather than lose a mark.
+		w.log.Error("cannot read the divergence mark", "err", err)
+		return
+	}
+	if !ok {
+		w.diverged.Store(0)
 		return
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
@@ -114,25 +117,20 @@ func (w *worker) loadDiverged() {
 
 // markDiverged records the mark (once; the first skip is what counts).
 func (w *worker) markDiverged(t time.Time) {
-	if !w.diverged.CompareAndSwap(0, t.UnixNano()) || w.divergedPath == "" {
+	if !w.diverged.CompareAndSwap(0, t.UnixNano()) || w.store == nil {
 		return
 	}
-	p := w.divergedPath
-	err := os.MkdirAll(filepath.Dir(p), 0o700)
-	if err == nil {
-		err = wal.WriteFileAtomic(p, []byte(t.UTC().Format(time.RFC3339Nano)+"\n"))
-	}
-	if err != nil {
+	if err := w.store.StoreState(w.name, StateDiverged, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
 		w.log.Error("cannot persist the divergence mark", "err", err)
 	}
 }
 
-// checkDivergedCleared clears the mark when its file was deleted.
+// checkDivergedCleared clears the mark when it was deleted from the store.
 func (w *worker) checkDivergedCleared() {
-	if w.diverged.Load() == 0 || w.divergedPath == "" {
+	if w.diverged.Load() == 0 || w.store == nil {
 		return
 	}
-	if _, err := os.Stat(w.divergedPath); errors.Is(err, os.ErrNotExist) {
+	if _, ok, err := w.store.LoadState(w.name, StateDiverged); err == nil && !ok {
 		since := time.Unix(0, w.diverged.Swap(0)).UTC()
 		w.log.Info("divergence mark cleared (a resync copied the missing data)", "was_diverged_since", since.Format(time.RFC3339))
 	}

@@ -75,6 +75,7 @@ type Relay struct {
 	opts         Options
 	log          Log
 	cursors      CursorStore
+	state        StateStore // beside the cursors, or files under Dir
 	metrics      *Metrics
 	logger       *slog.Logger
 	writeTimeout atomic.Int64 // ns; a reload may change it
@@ -134,7 +135,7 @@ func New(opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: open log: %w", opts.Name, err)
 	}
-	r := &Relay{opts: opts, log: l, cursors: cur, metrics: opts.Metrics, logger: logger}
+	r := &Relay{opts: opts, log: l, cursors: cur, state: stateStore(cur, opts.Dir), metrics: opts.Metrics, logger: logger}
 	r.shared, _ = l.(Shared)
 	r.writeTimeout.Store(int64(opts.WriteTimeout))
 	ch, err := r.prepare(opts.Outputs, opts.DeadLetterAfter)
@@ -199,8 +200,12 @@ func (r *Relay) housekeep(ctx context.Context) {
 			r.mu.Lock()
 			set := r.set.Load()
 			r.persistCursors(set)
+			_, sharedDead := r.log.(DeadLetterLog)
 			for _, w := range set.workers {
 				w.checkDivergedCleared()
+				if sharedDead {
+					w.recountDeadLetters()
+				}
 			}
 			r.mu.Unlock()
 		}
@@ -222,7 +227,7 @@ func (r *Relay) persistCursors(set *workerSet) {
 		if w.cq != nil {
 			// Before the cursor: a crash must not lose the ranges of
 			// records that will not be replayed.
-			if err := w.cq.pending.Save(w.cq.path); err != nil {
+			if err := w.savePending(); err != nil {
 				r.logger.Error("cannot save the pending continuous-query backfill", "backend", w.name, "err", err)
 				next = w.persisted.Load()
 			}
@@ -299,7 +304,7 @@ func (r *Relay) startedNow() bool {
 // closeWorkers releases the readers, dead-letter stores and connections
 // of workers that are stopped (or never ran), except the stores listed in
 // keep (handed on to another set).
-func closeWorkers(ws []*worker, keep map[*deadLetters]bool) error {
+func closeWorkers(ws []*worker, keep map[DeadLetterStore]bool) error {
 	var errs []error
 	for _, w := range ws {
 		if w.reader != nil {
@@ -307,7 +312,7 @@ func closeWorkers(ws []*worker, keep map[*deadLetters]bool) error {
 			w.reader = nil
 		}
 		if !keep[w.dead] {
-			errs = append(errs, w.dead.close())
+			errs = append(errs, w.dead.Close())
 		}
 		w.sender.Close()
 	}
@@ -333,10 +338,6 @@ func deadLetterDir(relayDir, output string) string {
 	return filepath.Join(relayDir, "deadletter", output)
 }
 
-func backfillPath(relayDir, output string) string {
-	return filepath.Join(relayDir, "backfill", output+".json")
-}
-
 // appendRecord logs a record the relay itself makes (a backfill record).
 func (r *Relay) appendRecord(rec *record.Record) (uint64, error) {
 	idx, err := r.log.Append(rec.Encode())
@@ -347,8 +348,4 @@ func (r *Relay) appendRecord(rec *record.Record) (uint64, error) {
 		}
 	}
 	return idx, err
-}
-
-func divergedPath(relayDir, output string) string {
-	return filepath.Join(relayDir, "diverged", output)
 }

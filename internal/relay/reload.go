@@ -24,7 +24,7 @@ type Change struct {
 	fresh map[string]bool
 	// opened are dead-letter stores this change opened (Abort closes them;
 	// the others belong to the running set and are handed on).
-	opened []*deadLetters
+	opened []DeadLetterStore
 	// writeTimeout, when set, replaces the relay's write timeout.
 	writeTimeout time.Duration
 }
@@ -106,7 +106,7 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 	logger := r.logger.With("backend", o.Name)
 	deps := workerDeps{sender: sender, source: r.log, verdicts: set.tracker, peers: set,
 		metrics: r.metrics.forWorker(r.opts.Name, o.Name), logger: logger,
-		divergedPath: divergedPath(r.opts.Dir, o.Name)}
+		store: r.state}
 	if r.shared != nil {
 		deps.verdicts = sharedVerdicts{tracker: set.tracker, shared: r.shared, name: o.Name}
 		deps.lease, deps.node = r.shared.Lease(o.Name), r.shared.Node()
@@ -115,10 +115,10 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 	if prev != nil {
 		deps.dead = prev.dead
 	} else {
-		deps.dead = &deadLetters{dir: deadLetterDir(r.opts.Dir, o.Name)}
+		deps.dead = r.deadLetterStore(o.Name)
 		ch.opened = append(ch.opened, deps.dead)
 	}
-	n, err := deps.dead.open()
+	n, err := deps.dead.Open()
 	if err != nil {
 		sender.Close()
 		return nil, fmt.Errorf("dead-letter store: %w", err)
@@ -132,13 +132,12 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 	}
 	w := newWorker(cfg, deps, start)
 	if q, ok := sender.(backfill.Querier); ok && r.opts.CQBackfill {
-		w.cq = &cqBackfill{path: backfillPath(r.opts.Dir, o.Name), runner: backfill.NewRunner(q),
-			appendRecord: r.appendRecord, metrics: deps.metrics}
+		w.cq = &cqBackfill{runner: backfill.NewRunner(q), appendRecord: r.appendRecord, metrics: deps.metrics}
 		if prev != nil && prev.cq != nil {
 			w.cq.pending = prev.cq.pending
-		} else if w.cq.pending, err = backfill.LoadPending(w.cq.path); err != nil {
-			logger.Error("cannot read the pending continuous-query backfill; it starts empty", "err", err)
+		} else {
 			w.cq.pending = backfill.NewPending()
+			w.loadPending()
 		}
 	}
 	// The reader is opened now, not when the worker starts, so that the
@@ -262,7 +261,7 @@ func (ch *Change) Abort() {
 	}
 	_ = closeWorkers(ch.set.workers, allStores(ch.set.workers))
 	for _, d := range ch.opened {
-		_ = d.close()
+		_ = d.Close()
 	}
 }
 
@@ -322,8 +321,8 @@ func (m *Metrics) forWorker(listener, backendName string) workerMetrics {
 }
 
 // allStores lists the dead-letter stores of ws.
-func allStores(ws []*worker) map[*deadLetters]bool {
-	m := make(map[*deadLetters]bool, len(ws))
+func allStores(ws []*worker) map[DeadLetterStore]bool {
+	m := make(map[DeadLetterStore]bool, len(ws))
 	for _, w := range ws {
 		m[w.dead] = true
 	}

@@ -64,6 +64,7 @@ type RemoteState struct {
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
 	DivergedSince int64     `json:"diverged,omitempty"` // ns
+	DeadLetters   uint64    `json:"dead_letters,omitempty"`
 }
 
 // standbyTimeout: a standby backend whose deliverer has not reported for
@@ -113,6 +114,7 @@ func (w *worker) applyRemote(st RemoteState, off int64) {
 	w.oldest.Store(st.Oldest)
 	w.state.Store(int32(st.State))
 	w.diverged.Store(st.DivergedSince)
+	w.deadLetters.Store(st.DeadLetters)
 	w.mu.Lock()
 	w.deliverer = st.Node
 	if st.LastError != "" {
@@ -126,7 +128,8 @@ func (w *worker) remoteState(node string) RemoteState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return RemoteState{Node: node, State: w.State(), Next: w.next.Load(), Oldest: w.oldest.Load(),
-		LastError: w.lastErr, LastErrorAt: w.lastErrAt, DivergedSince: w.diverged.Load()}
+		LastError: w.lastErr, LastErrorAt: w.lastErrAt, DivergedSince: w.diverged.Load(),
+		DeadLetters: w.deadLetters.Load()}
 }
 
 // hold waits, with a shared log, until this node holds the worker's lease,
@@ -158,6 +161,16 @@ func (w *worker) hold(ctx context.Context) (context.Context, bool) {
 		}
 	}
 	w.reposition = false
+	// The previous deliverer kept the backend's state beside the cursor
+	// it stored: carry its divergence mark, pending backfill and count of
+	// dead letters on.
+	w.loadDiverged()
+	if w.cq != nil {
+		w.loadPending()
+	}
+	if n, err := w.dead.Open(); err == nil {
+		w.deadLetters.Store(n)
+	}
 	w.mu.Lock()
 	w.deliverer = w.node
 	w.mu.Unlock()

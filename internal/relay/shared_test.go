@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/backend"
+	"github.com/influxgate/influxgate/internal/backfill"
 )
 
 // fakeLease is a lease a test grants and revokes.
@@ -158,5 +159,79 @@ func TestStandbyWorkerMirrorsTheDeliverer(t *testing.T) {
 	w.checkStandby(time.Now().Add(2*time.Minute), time.Minute)
 	if w.State() != StateDown {
 		t.Fatal("not marked down after the deliverer went silent")
+	}
+}
+
+// memState is a StateStore in memory: the state a shared log keeps beside
+// its cursors, for every node alike.
+type memState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memState) LoadState(b, kind string) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[b+"/"+kind]
+	return v, ok, nil
+}
+
+func (s *memState) StoreState(b, kind string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[b+"/"+kind] = v
+	return nil
+}
+
+func (s *memState) DeleteState(b, kind string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, b+"/"+kind)
+	return nil
+}
+
+// TestTakeoverCarriesTheBackendsStateOn: the node that delivered to a
+// backend before this one marked it diverged and noted points it received
+// late (a replay that had not ended). The node that takes the lease over
+// must show the mark and run the backfill of those points once the
+// backend is caught up, although it never saw either happen.
+func TestTakeoverCarriesTheBackendsStateOn(t *testing.T) {
+	log := &memLog{}
+	log.append(t, testRecord("db", 0, 1))
+	sender := &fakeSender{}
+	w := testWorker(t, log, sender, &fakePeers{}, newTracker(), workerConfig{})
+	bf := &fakeBackfiller{}
+	withBackfill(w, log, bf)
+	store := &memState{m: map[string][]byte{}}
+	w.store = store
+	lease := newFakeLease()
+	w.lease, w.node = lease, "this"
+	w.resume = func() uint64 { return 1 }
+	w.standby.Store(true)
+
+	// What the previous deliverer stored beside its cursor.
+	since := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	store.StoreState(w.name, StateDiverged, []byte(since.Format(time.RFC3339Nano)+"\n"))
+	prev := backfill.NewPending()
+	prev.AddSpan("db", "rp", 100, 200)
+	data, _ := prev.Changed()
+	store.StoreState(w.name, StateBackfill, data)
+
+	runWorker(t, w)
+	lease.grant()
+	waitFor(t, "the backfill the previous deliverer left", func() bool { return len(bf.runs()) == 1 })
+	if got := w.diverged.Load(); got != since.UnixNano() {
+		t.Errorf("divergence mark %v after the takeover, want %v", time.Unix(0, got).UTC(), since)
+	}
+	want := backfill.Range{DB: "db", RP: "rp", From: 100, To: 200}
+	if r := bf.runs()[0].Ranges; len(r) != 1 || r[0] != want {
+		t.Errorf("backfill of %+v, want %+v", r, want)
+	}
+
+	// A resync clears the mark in the store; the deliverer follows.
+	store.DeleteState(w.name, StateDiverged)
+	w.checkDivergedCleared()
+	if w.diverged.Load() != 0 {
+		t.Error("mark kept after it was deleted from the store")
 	}
 }

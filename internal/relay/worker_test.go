@@ -283,7 +283,7 @@ func TestWorkerDropOldestKeepsTheBacklogUnderItsCap(t *testing.T) {
 		if w.diverged.Load() == 0 {
 			t.Error("no divergence mark after dropping records")
 		}
-		if _, err := os.Stat(w.divergedPath); err != nil {
+		if _, err := os.Stat(w.store.(FileState).Path(w.name, StateDiverged)); err != nil {
 			t.Errorf("divergence mark not persisted: %v", err)
 		}
 		down.Store(false)

@@ -18,7 +18,8 @@
 // sharded listener <shard dir>/resync/<from>-<to>.json) and the daemon's
 // divergence mark (<replica set dir>/diverged/<output>, the replica set
 // dir being data-dir/<listener dir> or data-dir/<listener
-// dir>/shards/<shard>). Each shard of a sharded listener is a replica set
+// dir>/shards/<shard>; with a log in NATS, a key of the <prefix>_state
+// bucket instead). Each shard of a sharded listener is a replica set
 // of its own (ReplicaSet): verify compares each, resync works within one.
 //
 // # Comparing
@@ -110,9 +111,9 @@
 // # Divergence marks
 //
 // When the daemon's overflow policy skips records for an output, it
-// writes the time T to <replica set dir>/diverged/<output> and
-// /health reports the output as "diverged since T". SettleMarker deletes
-// that file, clearing the mark, after a resync into that output that
+// writes the time T to <replica set dir>/diverged/<output> (with a log in
+// NATS, to the state bucket: Marks) and /health reports the output as
+// "diverged since T". SettleMarker deletes it, clearing the mark, after a resync into that output that
 // copied every database over a range covering [T, the resync's start] and
 // ended with agreeing replicas; otherwise it keeps the mark and says why.
 //

@@ -3,12 +3,12 @@ package replica
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/relay"
 )
 
 // ReplicaSet is a set of outputs that hold the same data: the outputs of
@@ -23,6 +23,15 @@ type ReplicaSet struct {
 	Dir string
 }
 
+// RelayName is the name the daemon gives the set's relay (and its stream
+// in NATS): the listener's, or "listener/shard".
+func (r ReplicaSet) RelayName() string {
+	if r.Shard == "" {
+		return r.Listener
+	}
+	return r.Listener + "/" + r.Shard
+}
+
 // String names the set for people: listener "main", or listener "main"
 // shard "s1".
 func (r ReplicaSet) String() string {
@@ -32,9 +41,10 @@ func (r ReplicaSet) String() string {
 	return fmt.Sprintf("listener %q shard %q", r.Listener, r.Shard)
 }
 
-// MarkerPath is the file in which the daemon records since when it skipped
-// records for output (its overflow policy): <set dir>/diverged/<output>.
-// Deleting the file clears "diverged since T" on /health within a second.
+// MarkerPath is the file in which the daemon records, with the local log,
+// since when it skipped records for output (its overflow policy):
+// <set dir>/diverged/<output>. Deleting the file clears "diverged since T"
+// on /health within a second.
 func (r ReplicaSet) MarkerPath(output string) string {
 	return filepath.Join(r.Dir, "diverged", output)
 }
@@ -189,17 +199,25 @@ type Coverage struct {
 	Agreed       bool      // the final comparison found no difference
 }
 
-// SettleMarker deletes the divergence mark at path when c covers it: the
+// Marks is where the daemon keeps its divergence marks: relay.FileState
+// of the replica set's directory with the local log (MarkerPath), the
+// shared log's state bucket with a log in NATS (jetlog.OpenState).
+type Marks interface {
+	LoadState(backend, kind string) ([]byte, bool, error)
+	DeleteState(backend, kind string) error
+}
+
+// SettleMarker deletes output's divergence mark when c covers it: the
 // resync copied every database over [T, Started], where T is the time in
 // the mark, and the replicas agreed at the end. It returns a sentence for
 // the operator either way; cleared says whether the mark was deleted.
-func SettleMarker(path string, c Coverage) (msg string, cleared bool, err error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", false, nil
-	}
+func SettleMarker(marks Marks, output string, c Coverage) (msg string, cleared bool, err error) {
+	data, ok, err := marks.LoadState(output, relay.StateDiverged)
 	if err != nil {
 		return "", false, fmt.Errorf("read divergence mark: %w", err)
+	}
+	if !ok {
+		return "", false, nil
 	}
 	since, perr := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
 	what := "diverged since " + since.UTC().Format(time.RFC3339Nano)
@@ -224,7 +242,7 @@ func SettleMarker(path string, c Coverage) (msg string, cleared bool, err error)
 	if why != "" {
 		return fmt.Sprintf("kept the divergence mark (%s): %s", what, why), false, nil
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := marks.DeleteState(output, relay.StateDiverged); err != nil {
 		return "", false, fmt.Errorf("clear divergence mark: %w", err)
 	}
 	return fmt.Sprintf("cleared the divergence mark (%s): the resync covered it; /health stops reporting it within a second", what), true, nil

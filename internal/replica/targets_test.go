@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/relay"
 )
 
 func TestDirNameAndPaths(t *testing.T) {
@@ -136,7 +137,7 @@ func TestSettleMarker(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			msg, cleared, err := SettleMarker(path, tt.c(full))
+			msg, cleared, err := SettleMarker(relay.FileState{Dir: filepath.Dir(filepath.Dir(path))}, "b", tt.c(full))
 			if err != nil || cleared != tt.cleared || !strings.Contains(msg, tt.msg) {
 				t.Errorf("SettleMarker: cleared=%t %q %v; want cleared=%t and %q", cleared, msg, err, tt.cleared, tt.msg)
 			}

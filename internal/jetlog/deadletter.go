@@ -1,0 +1,175 @@
+package jetlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/influxgate/influxgate/internal/record"
+	"github.com/influxgate/influxgate/internal/relay"
+)
+
+// The dead letters of every backend are kept in one stream,
+// <prefix>_deadletter, under the subject
+// <prefix>.deadletter.<relay>.<backend>, replicated like the logs: a node
+// that takes a backend over counts and replays what another node stored,
+// and a node destroyed with its disk takes none with it. The stream has no
+// limits, as the local store has none: records stay until replayed or
+// purged.
+
+var _ relay.DeadLetterLog = (*Log)(nil)
+
+// DeadLetters returns backend's dead-letter store.
+func (l *Log) DeadLetters(backend string) relay.DeadLetterStore {
+	return &deadLetters{c: l.c, subject: l.c.cfg.StreamPrefix + ".deadletter." + l.key + "." + escape(backend)}
+}
+
+type deadLetters struct {
+	c       *Conn
+	subject string
+}
+
+// deadLetterStream binds to the dead-letter stream, creating it the first
+// time; a node that starts while the cluster elects a leader waits for it.
+func (c *Conn) deadLetterStream() (jetstream.Stream, error) {
+	c.deadMu.Lock()
+	defer c.deadMu.Unlock()
+	if c.dead != nil {
+		return c.dead, nil
+	}
+	want := jetstream.StreamConfig{
+		Name:        c.cfg.StreamPrefix + "_deadletter",
+		Description: "influxgate: records a backend refused while other replicas may have accepted them",
+		Subjects:    []string{c.cfg.StreamPrefix + ".deadletter.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.cfg.StreamReplicas,
+		Retention:   jetstream.LimitsPolicy,
+	}
+	var st jetstream.Stream
+	err := retry("stream "+want.Name, func(ctx context.Context) error {
+		s, err := c.js.Stream(ctx, want.Name)
+		if err == nil && s.CachedInfo().Config.Replicas == want.Replicas {
+			st = s
+			return nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		st, err = c.js.CreateOrUpdateStream(ctx, want)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.dead = st
+	return st, nil
+}
+
+// Open returns how many records the store holds.
+func (d *deadLetters) Open() (uint64, error) {
+	st, err := d.c.deadLetterStream()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(d.subject))
+	if err != nil {
+		return 0, fmt.Errorf("count the dead letters in %s: %w", d.subject, err)
+	}
+	return info.State.Subjects[d.subject], nil
+}
+
+// Add stores rec once a quorum of the stream's servers has it. A retry
+// after an acknowledgement that was lost stores it twice, which a replay
+// makes harmless (the points carry their timestamps).
+func (d *deadLetters) Add(rec *record.Record) error {
+	if _, err := d.c.deadLetterStream(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_, err := d.c.js.Publish(ctx, d.subject, rec.Encode())
+	return err
+}
+
+// Drain calls fn for every record stored when it starts, in order, then
+// deletes those; records stored meanwhile (by the deliverer) stay.
+func (d *deadLetters) Drain(fn func(rec *record.Record) error) (int, error) {
+	st, err := d.c.deadLetterStream()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	last, err := st.GetLastMsgForSubject(ctx, d.subject)
+	cancel()
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the dead letters in %s: %w", d.subject, err)
+	}
+	upTo := last.Sequence
+	ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{d.subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("read the dead letters in %s: %w", d.subject, err)
+	}
+	n := 0
+	for done := false; !done; {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(opTimeout))
+		if err != nil {
+			return n, fmt.Errorf("read the dead letters in %s: %w", d.subject, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				return n, err
+			}
+			if meta.Sequence.Stream > upTo {
+				done = true
+				break
+			}
+			rec, err := record.Decode(m.Data())
+			if err != nil {
+				return n, fmt.Errorf("dead-letter record %d: %w", meta.Sequence.Stream, err)
+			}
+			if err := fn(&rec); err != nil {
+				return n, err
+			}
+			n++
+			if meta.Sequence.Stream == upTo {
+				done = true
+				break
+			}
+		}
+		if done {
+			break
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return n, fmt.Errorf("read the dead letters in %s: %w", d.subject, err)
+		}
+		if got == 0 {
+			// Another drain (a replay on another node) took them.
+			break
+		}
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(d.subject), jetstream.WithPurgeSequence(upTo+1)); err != nil {
+		// The records replayed so far are in the log and still here: a
+		// second replay sends them twice, which is harmless.
+		return n, fmt.Errorf("delete the dead letters in %s: %w", d.subject, err)
+	}
+	return n, nil
+}
+
+// Close has nothing to release: the store lives in the log's connection.
+func (d *deadLetters) Close() error { return nil }
