@@ -72,7 +72,9 @@
 // (payloads of 64 KiB and more are written in place instead of copied),
 // fsyncs once in SyncAlways, publishes, and answers every appender of the
 // group. There is no timer: the longer an fsync takes, the larger the next
-// group. A record becomes visible to readers (LastIndex, cache, Notify) only
+// group. In SyncAlways the writer yields once before it takes a group, so
+// that appenders ready to run (with one P, they wait while the writer
+// runs) join it instead of waiting for the next fsync. A record becomes visible to readers (LastIndex, cache, Notify) only
 // after the group is durable per the mode, so a backend never receives a
 // record that a crash could take back. On a write or fsync error the group's
 // bytes are cut off again (and no new group is written until that cut

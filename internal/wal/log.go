@@ -115,6 +115,9 @@ type Log struct {
 	w    writerState // owned by the writer goroutine
 
 	st counters
+	// onGroup, when set (by tests, before the first Append), is told the
+	// number of records of each group the writer takes.
+	onGroup func(records int)
 }
 
 type counters struct {

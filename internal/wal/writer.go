@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -93,6 +94,16 @@ func (l *Log) run() {
 				return
 			}
 		}
+		if l.opts.Sync == SyncAlways {
+			// Let appenders that are ready to run reach the queue
+			// before the group is taken. The first Append readies this
+			// goroutine to run next; with one P (influxgate pinned to a
+			// core) it would otherwise commit that record alone while
+			// the handlers already holding the next ones wait behind
+			// its fsync, and every small write would pay an fsync of
+			// its own. When nothing else is ready this returns at once.
+			runtime.Gosched()
+		}
 	drain:
 		for len(l.w.pending) < maxGroupRecords {
 			select {
@@ -132,6 +143,9 @@ func (l *Log) commit() {
 		n++
 	}
 	group := l.w.pending[:n]
+	if l.onGroup != nil {
+		l.onGroup(n)
+	}
 
 	err := l.cutBack()
 	if err == nil && rotate {
