@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ func TestNATSDeadLettersOutliveTheNodeThatStoredThem(t *testing.T) {
 	n1 := node()
 	delivererOf(t, "b", n1)
 	n2 := node()
+	// With consistency any, a refusal is the answer once every backend
+	// this node counts as live has spoken; until node 2 has heard node 1
+	// report a live, b's 404 alone would decide.
+	waitDelivered(t, n2, "a", "b")
 	n2.asGate().mustWrite(t, "db=only_a", "dl v=1 1\n") // a accepts: 204
 	n2.asGate().mustWrite(t, "db=db", "after v=1 2\n")
 	b.WaitCount(t, "db", "after", 1, 30*time.Second)
@@ -76,5 +81,27 @@ func TestNATSDeadLettersOutliveTheNodeThatStoredThem(t *testing.T) {
 		"-output", "b", "list").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "b: 0 records") {
 		t.Fatalf("list after the replay: %v %s", err, out)
+	}
+}
+
+// waitDelivered waits until node p shows each named backend live and
+// delivered to by some node.
+func waitDelivered(t *testing.T, p *procGate, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := 0
+		for _, c := range natsChecks(t, p) {
+			if slices.Contains(names, c.Name) && c.State == "live" && c.Deliverer != "" {
+				ok++
+			}
+		}
+		if ok == len(names) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v not live on the node: %+v", names, natsChecks(t, p))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -170,6 +170,27 @@ func (c *Conn) bucket(cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) 
 	return kv, err
 }
 
+// stream binds to the stream want names, creating or updating it only
+// when it is missing or has other replicas: binding needs only the
+// stream's own leader, creating needs the cluster's meta leader. It is
+// tried for startBudget, like the buckets.
+func (c *Conn) stream(want jetstream.StreamConfig) (jetstream.Stream, error) {
+	var st jetstream.Stream
+	err := retry("stream "+want.Name, func(ctx context.Context) error {
+		s, err := c.js.Stream(ctx, want.Name)
+		if err == nil && s.CachedInfo().Config.Replicas == want.Replicas {
+			st = s
+			return nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		st, err = c.js.CreateOrUpdateStream(ctx, want)
+		return err
+	})
+	return st, err
+}
+
 // Close closes the connection (after every Log on it is closed).
 func (c *Conn) Close() {
 	_ = c.nc.Drain()

@@ -48,19 +48,7 @@ func (c *Conn) deadLetterStream() (jetstream.Stream, error) {
 		Replicas:    c.cfg.StreamReplicas,
 		Retention:   jetstream.LimitsPolicy,
 	}
-	var st jetstream.Stream
-	err := retry("stream "+want.Name, func(ctx context.Context) error {
-		s, err := c.js.Stream(ctx, want.Name)
-		if err == nil && s.CachedInfo().Config.Replicas == want.Replicas {
-			st = s
-			return nil
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		st, err = c.js.CreateOrUpdateStream(ctx, want)
-		return err
-	})
+	st, err := c.stream(want)
 	if err != nil {
 		return nil, err
 	}

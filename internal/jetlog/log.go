@@ -115,25 +115,13 @@ func Open(c *Conn, name string) (*Log, error) {
 		// it once within this window.
 		Duplicates: 2 * time.Minute,
 	}
-	err := retry("stream "+l.stream, func(ctx context.Context) error {
-		// Bind when the stream is as configured (needs only its own
-		// leader); create or update it otherwise (needs the meta leader).
-		st, err := c.js.Stream(ctx, l.stream)
-		if err == nil && st.CachedInfo().Config.Replicas == want.Replicas {
-			return nil
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		_, err = c.js.CreateOrUpdateStream(ctx, want)
-		return err
-	})
-	if err != nil {
+	if _, err := c.stream(want); err != nil {
 		return nil, err
 	}
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), 4*opTimeout)
 	defer cancel()
-	if err := l.refresh(ctx); err != nil {
+	if err = l.refresh(ctx); err != nil {
 		return nil, err
 	}
 	if l.cursors, err = openCursors(ctx, c, key); err != nil {
