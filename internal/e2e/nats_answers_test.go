@@ -28,6 +28,10 @@ func TestNATSAnswersFromAnotherNodesDeliveries(t *testing.T) {
 			t.Fatalf("n2 delivers to %s; want n1 to deliver to both", c.Name)
 		}
 	}
+	// Verdicts travel on core NATS subjects (at most once): until n2's
+	// subscription has reached n1's server, a verdict published for n2's
+	// write would be lost. n2 hearing n1's state reports shows it has.
+	waitDelivered(t, n2, "a", "b")
 	g := n2.asGate()
 
 	start := time.Now()

@@ -26,20 +26,58 @@ import (
 const opTimeout = 5 * time.Second
 
 // Conn is one connection to NATS, its JetStream context and the
-// key-value buckets every relay of the process uses (cursors, leases, and
-// the backends' other delivery state).
+// key-value buckets every relay of the process uses (cursors, leases, and,
+// once needed, the backends' other delivery state).
 type Conn struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	cursors jetstream.KeyValue
 	leases  jetstream.KeyValue
-	state   jetstream.KeyValue
 	cfg     config.LogStoreConfig
 	node    string
 	logger  *slog.Logger
 
-	deadMu sync.Mutex
-	dead   jetstream.Stream // the dead-letter stream (deadletter.go), once bound
+	// The state bucket and the dead-letter stream are bound when first
+	// used and created when first written (stateBucket, deadLetterStream).
+	stateMu sync.Mutex
+	state   jetstream.KeyValue
+	deadMu  sync.Mutex
+	dead    jetstream.Stream
+}
+
+// stateBucket binds to the bucket of the backends' other delivery state
+// (cursors.go). It is created by the first write only (create): most
+// deployments never mark a backend diverged or leave a backfill pending,
+// and a bucket that does not exist holds no election when a NATS server
+// is lost. nil, nil: there is none yet.
+func (c *Conn) stateBucket(create bool) (jetstream.KeyValue, error) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if c.state != nil {
+		return c.state, nil
+	}
+	name := c.cfg.StreamPrefix + "_state"
+	if !create {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		kv, err := c.js.KeyValue(ctx, name)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.state = kv
+		return kv, nil
+	}
+	kv, err := c.bucket(jetstream.KeyValueConfig{
+		Bucket: name, History: 1, Replicas: c.cfg.StreamReplicas, Storage: jetstream.FileStorage,
+		Description: "influxgate: each backend's divergence mark and pending continuous-query backfill"})
+	if err != nil {
+		return nil, err
+	}
+	c.state = kv
+	return kv, nil
 }
 
 // NodeName names this process among the nodes sharing the log: the host
@@ -113,15 +151,9 @@ func Connect(cfg config.LogStoreConfig, node string, logger *slog.Logger) (*Conn
 			TTL: cfg.LeaseTTL, Storage: jetstream.FileStorage,
 			Description: "influxgate: which node delivers to each backend"})
 	}
-	if err == nil {
-		c.state, err = c.bucket(jetstream.KeyValueConfig{
-			Bucket: cfg.StreamPrefix + "_state", History: 1, Replicas: cfg.StreamReplicas,
-			Storage:     jetstream.FileStorage,
-			Description: "influxgate: each backend's divergence mark and pending continuous-query backfill"})
-	}
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("open the cursor, lease and state buckets: %w", err)
+		return nil, fmt.Errorf("open the cursor and lease buckets: %w", err)
 	}
 	return c, nil
 }

@@ -183,7 +183,8 @@ func (cs *Cursors) min(ctx context.Context) (uint64, bool, error) {
 }
 
 // The rest of a backend's delivery state (its divergence mark, its pending
-// continuous-query backfill) is kept in the bucket <prefix>_state under
+// continuous-query backfill) is kept in the bucket <prefix>_state (created
+// when first written) under
 // <relay>.<backend>.<kind>, so that the node that takes a backend over
 // carries it on as it does the cursor.
 
@@ -193,9 +194,13 @@ func (cs *Cursors) stateKey(backend, kind string) string {
 
 // LoadState reads the backend's value of kind.
 func (cs *Cursors) LoadState(backend, kind string) ([]byte, bool, error) {
+	kv, err := cs.c.stateBucket(false)
+	if err != nil || kv == nil {
+		return nil, false, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	e, err := cs.c.state.Get(ctx, cs.stateKey(backend, kind))
+	e, err := kv.Get(ctx, cs.stateKey(backend, kind))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, false, nil
 	}
@@ -208,17 +213,25 @@ func (cs *Cursors) LoadState(backend, kind string) ([]byte, bool, error) {
 // StoreState stores the backend's value of kind (on a quorum of the
 // bucket's servers before it returns).
 func (cs *Cursors) StoreState(backend, kind string, value []byte) error {
+	kv, err := cs.c.stateBucket(true)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	_, err := cs.c.state.Put(ctx, cs.stateKey(backend, kind), value)
+	_, err = kv.Put(ctx, cs.stateKey(backend, kind), value)
 	return err
 }
 
 // DeleteState removes the backend's value of kind.
 func (cs *Cursors) DeleteState(backend, kind string) error {
+	kv, err := cs.c.stateBucket(false)
+	if err != nil || kv == nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	err := cs.c.state.Delete(ctx, cs.stateKey(backend, kind))
+	err = kv.Delete(ctx, cs.stateKey(backend, kind))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		err = nil
 	}

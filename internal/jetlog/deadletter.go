@@ -13,7 +13,7 @@ import (
 )
 
 // The dead letters of every backend are kept in one stream,
-// <prefix>_deadletter, under the subject
+// <prefix>_deadletter (created when the first is stored), under the subject
 // <prefix>.deadletter.<relay>.<backend>, replicated like the logs: a node
 // that takes a backend over counts and replays what another node stored,
 // and a node destroyed with its disk takes none with it. The stream has no
@@ -32,23 +32,38 @@ type deadLetters struct {
 	subject string
 }
 
-// deadLetterStream binds to the dead-letter stream, creating it the first
-// time; a node that starts while the cluster elects a leader waits for it.
-func (c *Conn) deadLetterStream() (jetstream.Stream, error) {
+// deadLetterStream binds to the dead-letter stream. It is created by the
+// first Add only (create): a deployment without dead letters runs no
+// replicated stream for them, and has one election fewer to hold when a
+// NATS server is lost. nil, nil: there is none yet.
+func (c *Conn) deadLetterStream(create bool) (jetstream.Stream, error) {
 	c.deadMu.Lock()
 	defer c.deadMu.Unlock()
 	if c.dead != nil {
 		return c.dead, nil
 	}
-	want := jetstream.StreamConfig{
-		Name:        c.cfg.StreamPrefix + "_deadletter",
+	name := c.cfg.StreamPrefix + "_deadletter"
+	if !create {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		st, err := c.js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.dead = st
+		return st, nil
+	}
+	st, err := c.stream(jetstream.StreamConfig{
+		Name:        name,
 		Description: "influxgate: records a backend refused while other replicas may have accepted them",
 		Subjects:    []string{c.cfg.StreamPrefix + ".deadletter.>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    c.cfg.StreamReplicas,
 		Retention:   jetstream.LimitsPolicy,
-	}
-	st, err := c.stream(want)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +73,8 @@ func (c *Conn) deadLetterStream() (jetstream.Stream, error) {
 
 // Open returns how many records the store holds.
 func (d *deadLetters) Open() (uint64, error) {
-	st, err := d.c.deadLetterStream()
-	if err != nil {
+	st, err := d.c.deadLetterStream(false)
+	if err != nil || st == nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
@@ -75,7 +90,7 @@ func (d *deadLetters) Open() (uint64, error) {
 // after an acknowledgement that was lost stores it twice, which a replay
 // makes harmless (the points carry their timestamps).
 func (d *deadLetters) Add(rec *record.Record) error {
-	if _, err := d.c.deadLetterStream(); err != nil {
+	if _, err := d.c.deadLetterStream(true); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
@@ -87,8 +102,8 @@ func (d *deadLetters) Add(rec *record.Record) error {
 // Drain calls fn for every record stored when it starts, in order, then
 // deletes those; records stored meanwhile (by the deliverer) stay.
 func (d *deadLetters) Drain(fn func(rec *record.Record) error) (int, error) {
-	st, err := d.c.deadLetterStream()
-	if err != nil {
+	st, err := d.c.deadLetterStream(false)
+	if err != nil || st == nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
