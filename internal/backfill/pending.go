@@ -2,7 +2,6 @@ package backfill
 
 import (
 	"cmp"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -143,8 +142,8 @@ func (p *Pending) Touch() {
 func (p *Pending) Restore(data []byte) error {
 	ranges, created := map[[2]string]*Range{}, []CQRef(nil)
 	if len(data) > 0 {
-		var s Spec
-		if err := json.Unmarshal(data, &s); err != nil {
+		s, err := Decode(data)
+		if err != nil {
 			return err
 		}
 		for _, r := range s.Ranges {

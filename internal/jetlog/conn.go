@@ -37,47 +37,62 @@ type Conn struct {
 	node    string
 	logger  *slog.Logger
 
-	// The state bucket and the dead-letter stream are bound when first
-	// used and created when first written (stateBucket, deadLetterStream).
-	stateMu sync.Mutex
-	state   jetstream.KeyValue
-	deadMu  sync.Mutex
-	dead    jetstream.Stream
+	// The state bucket and the dead-letter stream, bound when first used
+	// and created when first written (stateBucket, deadLetterStream).
+	state lazyAsset[jetstream.KeyValue]
+	dead  lazyAsset[jetstream.Stream]
 }
 
-// stateBucket binds to the bucket of the backends' other delivery state
-// (cursors.go). It is created by the first write only (create): most
-// deployments never mark a backend diverged or leave a backfill pending,
-// and a bucket that does not exist holds no election when a NATS server
-// is lost. nil, nil: there is none yet.
-func (c *Conn) stateBucket(create bool) (jetstream.KeyValue, error) {
-	c.stateMu.Lock()
-	defer c.stateMu.Unlock()
-	if c.state != nil {
-		return c.state, nil
+// lazyAsset is a stream or key-value bucket bound on first use and created
+// by the first write: an asset nobody writes costs the servers nothing and
+// holds no election when a NATS server is lost.
+type lazyAsset[T comparable] struct {
+	mu sync.Mutex
+	v  T
+}
+
+// get returns the asset: bound with bind, or when create made with build.
+// It returns the zero T and no error when the asset does not exist yet
+// (bind fails with missing) and create is false.
+func (a *lazyAsset[T]) get(create bool, bind func(context.Context) (T, error), missing error, build func() (T, error)) (T, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var zero T
+	if a.v != zero {
+		return a.v, nil
 	}
-	name := c.cfg.StreamPrefix + "_state"
-	if !create {
+	var v T
+	var err error
+	if create {
+		v, err = build()
+	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		defer cancel()
-		kv, err := c.js.KeyValue(ctx, name)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil, nil
+		v, err = bind(ctx)
+		cancel()
+		if errors.Is(err, missing) {
+			return zero, nil
 		}
-		if err != nil {
-			return nil, err
-		}
-		c.state = kv
-		return kv, nil
 	}
-	kv, err := c.bucket(jetstream.KeyValueConfig{
-		Bucket: name, History: 1, Replicas: c.cfg.StreamReplicas, Storage: jetstream.FileStorage,
-		Description: "influxgate: each backend's divergence mark and pending continuous-query backfill"})
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	c.state = kv
-	return kv, nil
+	a.v = v
+	return v, nil
+}
+
+// stateBucket is the bucket of the backends' other delivery state
+// (cursors.go); most deployments never mark a backend diverged or leave a
+// backfill pending. nil, nil: there is none yet.
+func (c *Conn) stateBucket(create bool) (jetstream.KeyValue, error) {
+	name := c.cfg.StreamPrefix + "_state"
+	return c.state.get(create,
+		func(ctx context.Context) (jetstream.KeyValue, error) { return c.js.KeyValue(ctx, name) },
+		jetstream.ErrBucketNotFound,
+		func() (jetstream.KeyValue, error) {
+			return c.bucket(jetstream.KeyValueConfig{
+				Bucket: name, History: 1, Replicas: c.cfg.StreamReplicas, Storage: jetstream.FileStorage,
+				Description: "influxgate: each backend's divergence mark and pending continuous-query backfill"})
+		})
 }
 
 // NodeName names this process among the nodes sharing the log: the host

@@ -32,43 +32,24 @@ type deadLetters struct {
 	subject string
 }
 
-// deadLetterStream binds to the dead-letter stream. It is created by the
-// first Add only (create): a deployment without dead letters runs no
-// replicated stream for them, and has one election fewer to hold when a
-// NATS server is lost. nil, nil: there is none yet.
+// deadLetterStream is the dead-letter stream, created by the first Add: a
+// deployment without dead letters runs no replicated stream for them.
+// nil, nil: there is none yet.
 func (c *Conn) deadLetterStream(create bool) (jetstream.Stream, error) {
-	c.deadMu.Lock()
-	defer c.deadMu.Unlock()
-	if c.dead != nil {
-		return c.dead, nil
-	}
 	name := c.cfg.StreamPrefix + "_deadletter"
-	if !create {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		defer cancel()
-		st, err := c.js.Stream(ctx, name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		c.dead = st
-		return st, nil
-	}
-	st, err := c.stream(jetstream.StreamConfig{
-		Name:        name,
-		Description: "influxgate: records a backend refused while other replicas may have accepted them",
-		Subjects:    []string{c.cfg.StreamPrefix + ".deadletter.>"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    c.cfg.StreamReplicas,
-		Retention:   jetstream.LimitsPolicy,
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.dead = st
-	return st, nil
+	return c.dead.get(create,
+		func(ctx context.Context) (jetstream.Stream, error) { return c.js.Stream(ctx, name) },
+		jetstream.ErrStreamNotFound,
+		func() (jetstream.Stream, error) {
+			return c.stream(jetstream.StreamConfig{
+				Name:        name,
+				Description: "influxgate: records a backend refused while other replicas may have accepted them",
+				Subjects:    []string{c.cfg.StreamPrefix + ".deadletter.>"},
+				Storage:     jetstream.FileStorage,
+				Replicas:    c.cfg.StreamReplicas,
+				Retention:   jetstream.LimitsPolicy,
+			})
+		})
 }
 
 // Open returns how many records the store holds.

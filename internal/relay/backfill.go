@@ -90,7 +90,7 @@ func (b *cqBackfill) status() *BackfillStatus {
 // savePending stores the pending backfill when it changed.
 func (w *worker) savePending() error {
 	data, changed := w.cq.pending.Changed()
-	if !changed || w.store == nil {
+	if !changed {
 		return nil
 	}
 	var err error
@@ -109,9 +109,6 @@ func (w *worker) savePending() error {
 // when this node takes the backend over from another (which noted what
 // the backend received late until then).
 func (w *worker) loadPending() {
-	if w.store == nil {
-		return
-	}
 	data, _, err := w.store.LoadState(w.name, StateBackfill)
 	if err == nil {
 		err = w.cq.pending.Restore(data)

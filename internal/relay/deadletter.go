@@ -196,7 +196,7 @@ func (r *Relay) deadLetterStore(name string) DeadLetterStore {
 // the daemons), so that /health does not go on showing records that were
 // replayed. Only the deliverer counts; the other nodes mirror it.
 func (w *worker) recountDeadLetters() {
-	if w.deadLetters.Load() == 0 || w.standby.Load() || (w.lease != nil && !w.lease.Held()) {
+	if w.deadLetters.Load() == 0 || w.elsewhere() {
 		return
 	}
 	if n, err := w.dead.Open(); err == nil {

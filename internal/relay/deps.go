@@ -107,8 +107,7 @@ type workerDeps struct {
 	peers    peers
 	metrics  workerMetrics
 	dead     DeadLetterStore
-	// store keeps the divergence mark and the pending backfill (nil: not
-	// kept, in tests).
+	// store keeps the divergence mark and the pending backfill.
 	store  StateStore
 	logger *slog.Logger
 

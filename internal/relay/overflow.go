@@ -95,9 +95,6 @@ func (w *worker) enforceCap(q []pending) []pending {
 // loadDiverged sets the mark from the store: at start, and when this node
 // takes the backend over from another.
 func (w *worker) loadDiverged() {
-	if w.store == nil {
-		return
-	}
 	b, ok, err := w.store.LoadState(w.name, StateDiverged)
 	if err != nil {
 		// Unknown: keep what this node knows rather than lose a mark.
@@ -117,7 +114,7 @@ func (w *worker) loadDiverged() {
 
 // markDiverged records the mark (once; the first skip is what counts).
 func (w *worker) markDiverged(t time.Time) {
-	if !w.diverged.CompareAndSwap(0, t.UnixNano()) || w.store == nil {
+	if !w.diverged.CompareAndSwap(0, t.UnixNano()) {
 		return
 	}
 	if err := w.store.StoreState(w.name, StateDiverged, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
@@ -127,7 +124,7 @@ func (w *worker) markDiverged(t time.Time) {
 
 // checkDivergedCleared clears the mark when it was deleted from the store.
 func (w *worker) checkDivergedCleared() {
-	if w.diverged.Load() == 0 || w.store == nil {
+	if w.diverged.Load() == 0 {
 		return
 	}
 	if _, ok, err := w.store.LoadState(w.name, StateDiverged); err == nil && !ok {

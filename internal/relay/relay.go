@@ -217,7 +217,7 @@ func (r *Relay) housekeep(ctx context.Context) {
 func (r *Relay) persistCursors(set *workerSet) {
 	low := uint64(0)
 	for _, w := range set.workers {
-		if w.standby.Load() || (w.lease != nil && !w.lease.Held()) {
+		if w.elsewhere() {
 			// Another node delivers and stores this cursor; the log
 			// keeps what it has not passed (Shared logs truncate by
 			// the stored cursors).

@@ -137,7 +137,9 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 			w.cq.pending = prev.cq.pending
 		} else {
 			w.cq.pending = backfill.NewPending()
-			w.loadPending()
+			if r.shared == nil {
+				w.loadPending()
+			}
 		}
 	}
 	// The reader is opened now, not when the worker starts, so that the
@@ -151,7 +153,12 @@ func (r *Relay) newWorker(ch *Change, set *workerSet, i int, o config.OutputConf
 	w.nextOffset.Store(rd.Offset())
 	w.cursorNote = note
 	w.deadLetters.Store(n)
-	w.loadDiverged()
+	if r.shared == nil {
+		// With a shared log, hold loads it (and the pending backfill)
+		// when this node takes the lease; until then the deliverer's
+		// reports show it.
+		w.loadDiverged()
+	}
 	return w, nil
 }
 

@@ -190,6 +190,13 @@ func (w *worker) letGo(ctx context.Context) {
 	w.log.Warn("lost the lease of the backend: another node delivers to it now; standing by")
 }
 
+// elsewhere reports, with a shared log, that another node delivers to the
+// backend now (or may: this node does not hold the lease), so that this
+// one must neither store its cursor and state nor count for it.
+func (w *worker) elsewhere() bool {
+	return w.standby.Load() || (w.lease != nil && !w.lease.Held())
+}
+
 // checkStandby marks a standby backend down when no deliverer has been
 // heard from for a while: no node delivers to it (all cut off from NATS,
 // say), and /health and routing must not go on showing it live.
