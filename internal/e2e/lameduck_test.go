@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -321,4 +322,66 @@ func TestRequestOnConnectionOpenedAsShutdownBeginsIsAnswered(t *testing.T) {
 		t.Errorf("request sent as the shutdown began: %d, closes the connection: %v", resp.StatusCode, resp.Close)
 	}
 	a.WaitCount(t, "db", "m", 2, 10*time.Second)
+}
+
+// Clients that open a new connection for every request while the node
+// stops (a balancer without health checks, or any client after the
+// lame-duck phase made it close its connections) are answered or
+// refused, never reset after their connect succeeded: a connection still
+// in the kernel's accept queue when the socket closes would be, with its
+// POST already sent (package quiesce). Every answered write arrives.
+func TestNewConnectionsDuringShutdownAreAnsweredOrRefused(t *testing.T) {
+	t.Parallel()
+	a, _ := twoBackends(t, "db")
+	cfg := newConfig(t, a)
+	g := startGate(t, cfg)
+	addr := strings.TrimPrefix(g.url, "http://")
+
+	const clients = 16
+	type outcome struct {
+		acked    int
+		failures []string
+	}
+	results := make(chan outcome, clients)
+	for w := range clients {
+		go func() {
+			var o outcome
+			defer func() { results <- o }()
+			for n := 0; ; n++ {
+				conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					return // closed for good: a balancer goes elsewhere
+				}
+				if err != nil {
+					continue // not connected: nothing was sent
+				}
+				body := fmt.Sprintf("m,w=%d v=%d %d\n", w, n, n+1)
+				fmt.Fprintf(conn, "POST /write?db=db HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				conn.Close()
+				switch {
+				case err != nil:
+					o.failures = append(o.failures, err.Error())
+				case resp.StatusCode != http.StatusNoContent:
+					o.failures = append(o.failures, resp.Status)
+				default:
+					o.acked++
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	g.stop()
+	acked, failed := 0, 0
+	for range clients {
+		o := <-results
+		acked += o.acked
+		failed += len(o.failures)
+		for _, f := range o.failures {
+			t.Errorf("a write whose connection was accepted by the kernel failed: %s", f)
+		}
+	}
+	t.Logf("%d writes answered, %d failed", acked, failed)
+	a.WaitCount(t, "db", "m", acked, 10*time.Second)
 }

@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/influxgate/influxgate/internal/quiesce"
 )
 
 // The lame-duck phase of a shutdown (shutdown-delay): before a listener
@@ -135,24 +138,59 @@ func (s *Server) settleRetiring(match func(*listener) bool) {
 // have not reached the handler with their request yet.
 const newConnGrace = 2 * time.Second
 
-// stopAccepting closes the listener's socket and waits (up to
-// newConnGrace, or until ctx is done) until every request that has
-// arrived has reached the handler, which answers it with Connection:
-// close; http.Server.Shutdown then finishes what is in flight.
+// handshakeGrace is how long stopAccepting keeps accepting after it has
+// quiesced the socket, so that handshakes under way at that moment (a
+// client's ACK is one round trip away) reach the accept queue and are
+// served rather than reset.
+const handshakeGrace = 200 * time.Millisecond
+
+// stopAccepting closes the listener's socket without failing a request
+// that has reached it, and waits (up to newConnGrace, or until ctx is
+// done) until every such request has reached the handler, which answers
+// it with Connection: close; http.Server.Shutdown then finishes what is
+// in flight.
 //
-// Shutdown alone would close the socket itself, but from the moment it
-// begins net/http drops a request it has read and not yet handed to the
-// handler, closing the connection without an answer: a client or a
-// balancer that has just connected sees its POST fail with EOF. A
-// balancer without health checks (open-source nginx) sends new
-// connections until the node refuses them, so there always are such
-// requests when a node stops.
-func (l *listener) stopAccepting(ctx context.Context) {
+// Two things lose a request that has arrived, and a balancer without
+// health checks (open-source nginx) sends new connections until the node
+// refuses them, so there always are such requests when a node stops:
+//
+//   - closing the socket resets the connections in its accept queue,
+//     which the clients consider open and may have sent a POST on
+//     (package quiesce). So the socket first stops taking new
+//     connections and Serve accepts the queue empty; only then it
+//     closes;
+//   - from the moment Shutdown begins, net/http drops a request it has
+//     read and not yet handed to the handler, closing the connection
+//     without an answer. So Shutdown waits until none is left.
+func (l *listener) stopAccepting(ctx context.Context, logger *slog.Logger) {
 	l.lameDuck.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, newConnGrace)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	wait := func(done func() bool) {
+		for !done() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}
+	if l.sock != nil && l.served != nil {
+		if err := quiesce.Quiesce(l.sock); err != nil {
+			logger.Warn("cannot stop new connections before closing: a connection that arrives as the listener closes may be reset",
+				"listener", l.name, "err", err)
+		} else {
+			quiet := time.Now()
+			wait(func() bool {
+				n, err := quiesce.Backlog(l.sock)
+				return err != nil || (n == 0 && time.Since(quiet) >= handshakeGrace)
+			})
+		}
+	}
 	l.closing.Store(true)
 	l.ln.Close()
-	deadline := time.NewTimer(newConnGrace)
-	defer deadline.Stop()
 	if l.served != nil {
 		// Once Serve has returned, every connection it accepted is known
 		// to conns.
@@ -160,21 +198,9 @@ func (l *listener) stopAccepting(ctx context.Context) {
 		case <-l.served:
 		case <-ctx.Done():
 			return
-		case <-deadline.C:
-			return
 		}
 	}
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for l.conns.waiting() > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			return
-		case <-tick.C:
-		}
-	}
+	wait(func() bool { return l.conns.waiting() == 0 })
 }
 
 // connStates follows a listener's connections through net/http's

@@ -33,7 +33,9 @@ type listener struct {
 	stopRoute context.CancelFunc
 	queries   gateway
 	ln        net.Listener
-	srv       *http.Server
+	// sock is the TCP socket under ln (which may add TLS and a limit).
+	sock *net.TCPListener
+	srv  *http.Server
 	// handler is swapped by a reload (auth, query routing, write options)
 	// while connections stay open.
 	handler atomic.Pointer[http.Handler]

@@ -25,6 +25,7 @@ import (
 	"github.com/influxgate/influxgate/internal/config"
 	"github.com/influxgate/influxgate/internal/ingest"
 	"github.com/influxgate/influxgate/internal/query"
+	"github.com/influxgate/influxgate/internal/quiesce"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/status"
 	"github.com/influxgate/influxgate/internal/throttle"
@@ -149,7 +150,7 @@ func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listen
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.With("component", "http", "listener", hc.Name).Handler(), slog.LevelDebug),
 	}
-	if l.ln, err = s.listen(hc); err != nil {
+	if l.ln, l.sock, err = s.listen(hc); err != nil {
 		l.queries.Close()
 		closeSets()
 		return nil, err
@@ -217,11 +218,15 @@ func (l *listener) install(h *handlers) {
 	}
 }
 
-func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
-	ln, err := net.Listen("tcp", hc.BindAddr)
+// listen opens a [[http]] section's socket; it returns the listener to
+// serve (with the connection limit and TLS over it) and the bare socket,
+// which stopAccepting quiesces.
+func (s *Server) listen(hc config.HTTPConfig) (net.Listener, *net.TCPListener, error) {
+	sock, err := quiesce.Listen(hc.BindAddr)
 	if err != nil {
-		return nil, fmt.Errorf("[[http]] %q bind-addr: %w", hc.Name, err)
+		return nil, nil, fmt.Errorf("[[http]] %q bind-addr: %w", hc.Name, err)
 	}
+	var ln net.Listener = sock
 	if hc.MaxConnectionLimit > 0 {
 		// Under TLS too: a refused client costs no handshake.
 		refused := s.connsRefused.WithLabelValues(hc.Name)
@@ -237,14 +242,14 @@ func (s *Server) listen(hc config.HTTPConfig) (net.Listener, error) {
 		certFile, keyFile = hc.SSLCombinedPEM, hc.SSLCombinedPEM
 	}
 	if certFile == "" {
-		return ln, nil
+		return ln, sock, nil
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("[[http]] %q TLS certificate: %w", hc.Name, err)
+		return nil, nil, fmt.Errorf("[[http]] %q TLS certificate: %w", hc.Name, err)
 	}
-	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), sock, nil
 }
 
 // Addrs returns the bound address of every HTTP listener, in config order.
@@ -376,7 +381,7 @@ func (s *Server) closeListeners(ctx context.Context, ls []*listener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.stopAccepting(ctx)
+			l.stopAccepting(ctx, s.logger)
 			if err := l.srv.Shutdown(ctx); err != nil {
 				s.logger.Warn("in-flight requests cut off at shutdown", "listener", l.name, "err", err)
 				l.srv.Close()
