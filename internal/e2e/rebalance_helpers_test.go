@@ -37,6 +37,19 @@ type rebalanceCluster struct {
 	gate     *procGate
 	dataDir  string
 	addr     string
+	// extra is TOML appended to every node's config ([log-store]);
+	// others are the nodes beyond the first (addNode).
+	extra  string
+	others []*clusterNode
+	// store opens the placement and rebalance state (nil: the first
+	// node's listener directory).
+	store func() shard.Store
+}
+
+// clusterNode is one more influxgate in front of the same shards.
+type clusterNode struct {
+	gate          *procGate
+	dataDir, addr string
 }
 
 // newRebalanceCluster starts two influxd per shard name (db created on
@@ -44,7 +57,15 @@ type rebalanceCluster struct {
 // with the first n shards configured.
 func newRebalanceCluster(t *testing.T, shardKey, db string, names []string, n int) *rebalanceCluster {
 	t.Helper()
-	c := &rebalanceCluster{t: t, shardKey: shardKey, db: db, servers: map[string][]*testinflux.Server{}, retired: map[string]bool{}}
+	return newRebalanceClusterWith(t, shardKey, db, names, n, "")
+}
+
+// newRebalanceClusterWith is newRebalanceCluster with TOML appended to
+// the config (extra).
+func newRebalanceClusterWith(t *testing.T, shardKey, db string, names []string, n int, extra string) *rebalanceCluster {
+	t.Helper()
+	c := &rebalanceCluster{t: t, shardKey: shardKey, db: db, servers: map[string][]*testinflux.Server{}, retired: map[string]bool{},
+		extra: extra}
 	for i, name := range names {
 		a := testinflux.Start(t, testinflux.Options{})
 		b := testinflux.Start(t, testinflux.Options{})
@@ -62,11 +83,26 @@ func newRebalanceCluster(t *testing.T, shardKey, db string, names []string, n in
 	return c
 }
 
-// toml renders the config of the shards configured now.
-func (c *rebalanceCluster) toml() string {
+// toml renders the first node's config of the shards configured now.
+func (c *rebalanceCluster) toml() string { return c.tomlFor(c.dataDir, c.addr) }
+
+// addNode starts one more influxgate with the cluster's config.
+func (c *rebalanceCluster) addNode() *procGate {
+	c.t.Helper()
+	n := &clusterNode{}
+	c.others = append(c.others, n)
+	n.gate = newProcGate(c.t, func(dataDir, addr string) string {
+		n.dataDir, n.addr = dataDir, addr
+		return c.tomlFor(dataDir, addr)
+	})
+	return n.gate
+}
+
+// tomlFor renders a node's config of the shards configured now.
+func (c *rebalanceCluster) tomlFor(dataDir, addr string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "data-dir = %q\nwrite-timeout = \"5s\"\nshutdown-timeout = \"10s\"\n\n", c.dataDir)
-	fmt.Fprintf(&b, "[[http]]\nname = \"http\"\nbind-addr = %q\nshard-key = %q\n", c.addr, c.shardKey)
+	fmt.Fprintf(&b, "data-dir = %q\nwrite-timeout = \"5s\"\nshutdown-timeout = \"10s\"\n\n", dataDir)
+	fmt.Fprintf(&b, "[[http]]\nname = \"http\"\nbind-addr = %q\nshard-key = %q\n", addr, c.shardKey)
 	for _, name := range c.names {
 		fmt.Fprintf(&b, "\n  [[http.shard]]\n  name = %q\n", name)
 		if c.retired[name] {
@@ -79,6 +115,7 @@ func (c *rebalanceCluster) toml() string {
 		}
 		b.WriteString("  ]\n")
 	}
+	b.WriteString(c.extra)
 	return b.String()
 }
 
@@ -93,6 +130,11 @@ func (c *rebalanceCluster) configure(names []string, retired ...string) {
 	}
 	if err := os.WriteFile(c.gate.cfgPath, []byte(c.toml()), 0o600); err != nil {
 		c.t.Fatal(err)
+	}
+	for _, n := range c.others {
+		if err := os.WriteFile(n.gate.cfgPath, []byte(c.tomlFor(n.dataDir, n.addr)), 0o600); err != nil {
+			c.t.Fatal(err)
+		}
 	}
 }
 
@@ -208,12 +250,21 @@ func (c *rebalanceCluster) checkInPlace(want map[string]string) {
 	g := c.gate.asGate()
 	g.waitCaughtUp(t, 60*time.Second)
 	owners := c.owners()
-	placed, ok, err := shard.ReadPlacement(c.listenerDir())
+	st := shard.Dir(c.listenerDir())
+	if c.store != nil {
+		st = c.store()
+	}
+	placed, ok, err := st.Placement()
 	if err != nil || !ok || !slices.Equal(placed, owners) {
 		t.Errorf("placement %v %v %v, want %v", placed, ok, err, owners)
 	}
-	if _, err := os.Stat(filepath.Join(c.listenerDir(), "rebalance")); !os.IsNotExist(err) {
-		t.Errorf("rebalance state still there: %v", err)
+	if m, err := st.Move(); m != nil || err != nil {
+		t.Errorf("rebalance state still there: %+v %v", m, err)
+	}
+	if c.store == nil {
+		if _, err := os.Stat(filepath.Join(c.listenerDir(), "rebalance")); !os.IsNotExist(err) {
+			t.Errorf("rebalance directory still there: %v", err)
+		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {

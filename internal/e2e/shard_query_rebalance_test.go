@@ -30,16 +30,12 @@ const (
 func movingCluster(t *testing.T, shardKey string, keys []string, key func(k string) []byte) (*oracleCluster, map[string]keyState) {
 	t.Helper()
 	c := newShardedConfig(t, shardKey, 3, "db")
-	dir := c.cfg.ListenerDir("http")
+	store := shard.Dir(c.cfg.ListenerDir("http"))
 	from, to := []string{"s1", "s2"}, []string{"s1", "s2", "s3"}
-	if err := shard.WritePlacement(dir, from); err != nil {
+	if err := store.SetPlacement(from); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shard.StartMove(dir, from, to); err != nil {
-		t.Fatal(err)
-	}
-	log, err := shard.OpenKeyLog(dir)
-	if err != nil {
+	if _, err := store.StartMove(shard.NewMove(from, to)); err != nil {
 		t.Fatal(err)
 	}
 	pf, pt := shard.NewPlacement(from), shard.NewPlacement(to)
@@ -54,17 +50,16 @@ func movingCluster(t *testing.T, shardKey string, keys []string, key func(k stri
 		n++
 		states[k] = st
 		if st >= moved {
-			if err := log.Done(kb); err != nil {
+			if err := store.AddKey(shard.KeyEvent{Done: string(kb)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if st == cleared {
-			if err := log.Cleared(kb); err != nil {
+			if err := store.AddKey(shard.KeyEvent{Cleared: string(kb)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	log.Close()
 	if n < 3 {
 		t.Fatalf("only %d keys move; want every state", n)
 	}

@@ -41,6 +41,9 @@ type Conn struct {
 	// and created when first written (stateBucket, deadLetterStream).
 	state lazyAsset[jetstream.KeyValue]
 	dead  lazyAsset[jetstream.Stream]
+	// The sharding state, created when first written (shardstate.go).
+	shards lazyAsset[jetstream.KeyValue]
+	moves  lazyAsset[jetstream.Stream]
 }
 
 // lazyAsset is a stream or key-value bucket bound on first use and created

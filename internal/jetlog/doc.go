@@ -46,6 +46,10 @@
 //     live set and query routing are the same on every node. At most once
 //     is enough: a lost verdict only makes a consistency=one/quorum/all
 //     write time out although it was delivered.
+//   - A sharded listener's placement and rebalance state (shard.Store) is
+//     in the bucket <prefix>_shard and the stream <prefix>_rebalance
+//     (shardstate.go), and each node reports there every second which state
+//     it routes by, so that influxgate rebalance waits for every node.
 //   - Offsets (backlog bytes, buffer-size-mb caps) are estimated: JetStream
 //     tells a stream's size but not where a record starts in bytes, so an
 //     offset is the index times the stream's mean stored record size.

@@ -1,8 +1,9 @@
 // Package rebalance moves the data of a sharded listener to the shards
 // that own it under the config: the engine of `influxgate rebalance`.
 //
-// The daemon and this package share the state in the listener's directory
-// (package shard: placement, rebalance/state, rebalance/keys). The daemon
+// The daemon and this package share the listener's state (shard.Store:
+// files in the listener's directory, or with the log in NATS a bucket and
+// a stream every node shares). The daemon
 // starts a rebalance when the config's shards differ from the placement
 // (Run does the same when it finds none), writes every key whose owner
 // changes to both its old and its new owner until the key is done, and
@@ -69,8 +70,15 @@
 //
 // # Assumptions
 //
-// One influxgate writes through this data directory (its lock ensures it);
-// several influxgate nodes in front of the same shards each keep their own
-// rebalance state and are not supported during a rebalance. Run reaches
-// the daemon's /health at the listener's bind-addr (or Options.GateURL).
+// With the local log, one influxgate writes through this data directory
+// (its lock ensures it); several influxgate nodes in front of the same
+// shards would each keep their own rebalance state and are not supported
+// during a rebalance. With the log in NATS the state is shared
+// (jetlog.ShardState) and so is the rest of the nodes' delivery state:
+// every node reports which state it routes by (shard.Followers), and each
+// step that relies on the daemons' routing (step 2's dual writes, step
+// 5's "done", step 7's finishing) also waits until every node that
+// reported lately follows it. Run reaches one daemon's /health at the
+// listener's bind-addr (or Options.GateURL); with the log in NATS the
+// backlogs it reports are the cluster's.
 package rebalance

@@ -234,7 +234,7 @@ func (e *engine) moveKey(ctx context.Context, t task) error {
 		return &problem{fmt.Sprintf("shard %s (%s) still differs from %s after the copy (%s): writes of this key racing with the copy, or points that %s lacks",
 			t.to, nw.names(), old.clients[0].Name(), describe(res.Remaining), old.clients[0].Name())}
 	}
-	if err := e.keys.Done([]byte(t.id)); err != nil {
+	if err := e.state.AddKey(shard.KeyEvent{Done: t.id}); err != nil {
 		return fmt.Errorf("record %s as moved: %w", t.sc, err)
 	}
 	e.done[t.id] = true
@@ -279,6 +279,11 @@ func (e *engine) clearKeys(ctx context.Context, tasks []task, notBefore time.Tim
 	if err := sleep(ctx, time.Until(after)); err != nil {
 		return err
 	}
+	after, err := e.following(ctx, after, "has read the keys moved", nil)
+	if err != nil {
+		return err
+	}
+	e.say.reset()
 	if err := e.gate.delivered(ctx, slices.Sorted(maps.Keys(olds)), after); err != nil {
 		return err
 	}
@@ -311,7 +316,7 @@ func (e *engine) clearKey(ctx context.Context, t task) error {
 			return fmt.Errorf("%s still holds series of %s after %s", c.Name(), t.sc, q)
 		}
 	}
-	if err := e.keys.Cleared([]byte(t.id)); err != nil {
+	if err := e.state.AddKey(shard.KeyEvent{Cleared: t.id}); err != nil {
 		return fmt.Errorf("record %s as deleted from shard %s: %w", t.sc, t.from, err)
 	}
 	e.cleared[t.id] = true
@@ -345,7 +350,7 @@ func (e *engine) finish(ctx context.Context, after time.Time) (bool, error) {
 			e.res.Left = append(e.res.Left, Left{Key: t.sc, From: t.from, To: t.to, Why: short})
 			continue
 		}
-		if err := e.keys.Done([]byte(t.id)); err != nil {
+		if err := e.state.AddKey(shard.KeyEvent{Done: t.id}); err != nil {
 			return false, fmt.Errorf("record %s as moved: %w", t.sc, err)
 		}
 		e.done[t.id] = true

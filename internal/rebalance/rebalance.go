@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -14,9 +13,9 @@ import (
 
 	"github.com/influxgate/influxgate/internal/backend"
 	"github.com/influxgate/influxgate/internal/config"
+	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/replica"
 	"github.com/influxgate/influxgate/internal/shard"
-	"github.com/influxgate/influxgate/internal/wal"
 )
 
 // Options configure Run.
@@ -125,7 +124,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{o: o, h: h, dir: o.Config.ListenerDir(h.Name), tag: h.ShardTag(),
+	e := &engine{o: o, h: h, tag: h.ShardTag(),
 		shards: map[string]*replicaSet{}, res: &Result{Listener: h.Name}, schemaDone: map[string]bool{},
 		doneAt: map[string]time.Time{}, started: time.Now(),
 		say: &throttled{w: o.Out, every: 10 * time.Second}}
@@ -187,17 +186,20 @@ func (r *replicaSet) names() string {
 }
 
 type engine struct {
-	o      Options
-	h      config.HTTPConfig
-	dir    string
-	tag    string // the shard tag K, "" for shard-key = "measurement"
-	sopts  replica.ScopeOptions
-	shards map[string]*replicaSet
-	move   *shard.MoveState
+	o Options
+	h config.HTTPConfig
+	// state is the listener's placement and rebalance state; where names
+	// it in messages; closeState ends its connection.
+	state      shard.Store
+	where      string
+	closeState func()
+	tag        string // the shard tag K, "" for shard-key = "measurement"
+	sopts      replica.ScopeOptions
+	shards     map[string]*replicaSet
+	move       *shard.MoveState
 	// from and to are the placements before and after.
 	from, to      shard.Placement
 	done, cleared map[string]bool
-	keys          *shard.KeyLog
 	unlock        func() error
 	gate          *gate
 	res           *Result
@@ -227,11 +229,14 @@ func (e *engine) open() error {
 		}
 	}
 	slices.Sort(owners)
-	placed, ok, err := shard.ReadPlacement(e.dir)
+	if err := e.openState(); err != nil {
+		return err
+	}
+	placed, ok, err := e.state.Placement()
 	if err != nil {
 		return err
 	}
-	m, err := shard.ReadMove(e.dir)
+	m, err := e.state.Move()
 	if err != nil {
 		return err
 	}
@@ -240,7 +245,7 @@ func (e *engine) open() error {
 		return fmt.Errorf("the rebalance in progress moves keys from shards %v to %v, but the config's shards own %v: run influxgate rebalance with the config that has shards %v",
 			m.From, m.To, owners, m.To)
 	case m == nil && !ok:
-		return fmt.Errorf("listener %q has no placement recorded in %s: start influxgate once with a config of this listener, so that it records where the data is", e.h.Name, e.dir)
+		return fmt.Errorf("listener %q has no placement recorded in %s: start influxgate once with a config of this listener, so that it records where the data is", e.h.Name, e.where)
 	case m == nil && slices.Equal(slices.Sorted(slices.Values(placed)), owners):
 		e.res.From, e.res.To, e.res.Finished = owners, owners, true
 		e.printf("listener %q: every key is on its owner (shards %v); nothing to move", e.h.Name, owners)
@@ -248,11 +253,11 @@ func (e *engine) open() error {
 	case m == nil && e.o.DryRun:
 		m = &shard.MoveState{From: slices.Sorted(slices.Values(placed)), To: owners}
 	case m == nil:
-		if _, err := shard.Open(e.dir, owners, configured, nil); err != nil {
+		if _, err := shard.Open(e.state, owners, configured, nil); err != nil {
 			return err
 		}
-		if m, err = shard.ReadMove(e.dir); err != nil || m == nil {
-			return fmt.Errorf("start the rebalance in %s: %v", e.dir, err)
+		if m, err = e.state.Move(); err != nil || m == nil {
+			return fmt.Errorf("start the rebalance in %s: %v", e.where, err)
 		}
 		e.printf("listener %q: started a rebalance from shards %v to %v", e.h.Name, m.From, m.To)
 	default:
@@ -281,19 +286,15 @@ func (e *engine) open() error {
 			rs.clients = append(rs.clients, c)
 		}
 	}
-	if e.done, e.cleared, err = shard.ReadMovedKeys(e.dir); err != nil {
+	if e.done, e.cleared, err = e.state.MovedKeys(); err != nil {
 		return err
 	}
 	if e.o.DryRun {
 		return nil
 	}
-	// A second rebalance of the same listener would append to the same
-	// key log; the daemon's own lock (data-dir/LOCK) is not taken.
-	if e.unlock, err = wal.LockDir(filepath.Join(e.dir, "rebalance-tool")); err != nil {
+	// A second rebalance of the same listener would add to the same keys.
+	if e.unlock, err = e.state.Lock(); err != nil {
 		return fmt.Errorf("another influxgate rebalance runs on listener %q: %w", e.h.Name, err)
-	}
-	if e.keys, err = shard.OpenKeyLog(e.dir); err != nil {
-		return err
 	}
 	url := e.o.GateURL
 	if url == "" {
@@ -305,17 +306,34 @@ func (e *engine) open() error {
 	return nil
 }
 
+// openState opens the listener's state: files in its directory, or with
+// the log in NATS the bucket the nodes share.
+func (e *engine) openState() error {
+	if !e.o.Config.LogStore.NATS() {
+		dir := e.o.Config.ListenerDir(e.h.Name)
+		e.state, e.where = shard.Dir(dir), dir
+		return nil
+	}
+	c, err := jetlog.Connect(e.o.Config.LogStore, "rebalance", nil)
+	if err != nil {
+		return err
+	}
+	e.state, e.closeState = jetlog.ShardState(c, e.h.Name), c.Close
+	e.where = "NATS (bucket " + e.o.Config.LogStore.StreamPrefix + "_shard)"
+	return nil
+}
+
 func (e *engine) close() {
 	for _, rs := range e.shards {
 		for _, c := range rs.clients {
 			c.Close()
 		}
 	}
-	if e.keys != nil {
-		e.keys.Close()
-	}
 	if e.unlock != nil {
 		_ = e.unlock()
+	}
+	if e.closeState != nil {
+		e.closeState()
 	}
 }
 
@@ -339,6 +357,10 @@ func (e *engine) run(ctx context.Context) error {
 		return err
 	}
 	e.say.reset()
+	if t0, err = e.following(ctx, t0, "writes moving keys to both shards", func(f shard.Follower) bool { return f.Moving }); err != nil {
+		return err
+	}
+	e.say.reset()
 	if err := e.gate.delivered(ctx, e.allShards(), t0); err != nil {
 		return err
 	}
@@ -348,7 +370,7 @@ func (e *engine) run(ctx context.Context) error {
 		if err != nil || !ok {
 			return err
 		}
-		if err := shard.MarkFinishing(e.dir, e.move); err != nil {
+		if err := e.state.MarkFinishing(e.move); err != nil {
 			return fmt.Errorf("mark the rebalance finishing: %w", err)
 		}
 		e.printf("every key that was on a shard before the rebalance is moved; finishing: keys first written since go to their new owner alone")
@@ -361,6 +383,10 @@ func (e *engine) run(ctx context.Context) error {
 	if err := sleep(ctx, time.Until(after)); err != nil {
 		return err
 	}
+	if after, err = e.following(ctx, after, "follows the finishing rebalance", func(f shard.Follower) bool { return f.Finishing }); err != nil {
+		return err
+	}
+	e.say.reset()
 	if err := e.gate.delivered(ctx, e.allShards(), after); err != nil {
 		return err
 	}
@@ -368,7 +394,7 @@ func (e *engine) run(ctx context.Context) error {
 	if ok, err := e.finish(ctx, after); err != nil || !ok {
 		return err
 	}
-	if err := shard.FinishMove(e.dir, e.move); err != nil {
+	if err := e.state.FinishMove(e.move.To); err != nil {
 		return fmt.Errorf("record the new placement: %w", err)
 	}
 	e.res.Finished = true

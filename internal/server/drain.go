@@ -105,9 +105,12 @@ func Drain(ctx context.Context, cfg *config.Config, opts DrainOptions) (res Drai
 		}
 	}()
 	for _, hc := range cfg.HTTP {
-		sets, _, err := s.openSets(cfg, hc)
+		sets, sh, err := s.openSets(cfg, hc)
 		if err != nil {
 			return res, err
+		}
+		if sh != nil {
+			sh.close() // the relays are all a drain needs
 		}
 		for _, rs := range sets {
 			relays = append(relays, rs.relay)

@@ -18,6 +18,7 @@ import (
 	"github.com/influxgate/influxgate/internal/jetlog"
 	"github.com/influxgate/influxgate/internal/relay"
 	"github.com/influxgate/influxgate/internal/shard"
+	"github.com/influxgate/influxgate/internal/throttle"
 	"github.com/influxgate/influxgate/internal/wal"
 )
 
@@ -29,6 +30,10 @@ type listener struct {
 	sets []*replicaSet
 	// shards is the sharding layer; nil for an unsharded listener.
 	shards *shard.Set
+	// state holds where the keys are and the rebalance in progress
+	// (sharded only); closeState ends its connection.
+	state      shard.Store
+	closeState func()
 	// stopRoute ends the watch on the rebalance state (sharded only).
 	stopRoute context.CancelFunc
 	queries   gateway
@@ -103,16 +108,42 @@ func (l *listener) ready() error {
 	return nil
 }
 
+// sharding is a sharded listener's layer over its shards' relays and the
+// state that says where keys are.
+type sharding struct {
+	set   *shard.Set
+	state shard.Store
+	close func() // ends the state's connection
+}
+
+// shardState opens the placement and rebalance state of a sharded
+// listener: files in its directory, or with the log in NATS the bucket
+// every node shares, so that all of them route alike.
+func (s *Server) shardState(cfg *config.Config, name string) (shard.Store, func(), error) {
+	if !cfg.LogStore.NATS() {
+		return shard.Dir(cfg.ListenerDir(name)), func() {}, nil
+	}
+	c, err := jetlog.Connect(cfg.LogStore, thisNode(), s.opts.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return jetlog.ShardState(c, name), c.Close, nil
+}
+
 // openSets opens the relays of a listener: one for an unsharded listener
 // (data-dir/<listener>), one per shard otherwise
 // (data-dir/<listener>/shards/<shard>), and the sharding layer.
-func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*replicaSet, set *shard.Set, err error) {
+func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*replicaSet, sh *sharding, err error) {
 	defer func() {
 		if err != nil {
 			for _, rs := range sets {
 				rs.relay.Close(context.Background())
 			}
 			sets = nil
+			if sh != nil {
+				sh.close()
+				sh = nil
+			}
 		}
 	}()
 	syncMode, err := wal.ParseSyncMode(cfg.Sync)
@@ -151,16 +182,21 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 		}
 		return []*replicaSet{{relay: r}}, nil, nil
 	}
-	previous, err := unshardedPast(cfg.ListenerDir(hc.Name), hc)
+	st, closeState, err := s.shardState(cfg, hc.Name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("[[http]] %q: %w", hc.Name, err)
+		return nil, nil, fmt.Errorf("[[http]] %q: the sharding state: %w", hc.Name, err)
+	}
+	sh = &sharding{state: st, close: closeState}
+	previous, err := unshardedPast(cfg.ListenerDir(hc.Name), st, hc)
+	if err != nil {
+		return nil, sh, fmt.Errorf("[[http]] %q: %w", hc.Name, err)
 	}
 	var shards []*shard.Shard
 	var owners, configured []string
 	for _, sc := range hc.Shards {
 		r, err := open(hc.Name+"/"+sc.Name, cfg.ShardDir(hc.Name, sc.Name), sc.Outputs)
 		if err != nil {
-			return sets, nil, err
+			return sets, sh, err
 		}
 		sets = append(sets, &replicaSet{shard: sc.Name, relay: r})
 		shards = append(shards, &shard.Shard{Name: sc.Name, Retired: sc.Retire, Replicas: r})
@@ -169,20 +205,19 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 			owners = append(owners, sc.Name)
 		}
 	}
-	route, err := shard.Open(cfg.ListenerDir(hc.Name), owners, configured, previous)
+	route, err := shard.Open(st, owners, configured, previous)
 	if err != nil {
-		return sets, nil, fmt.Errorf("[[http]] %q: %w", hc.Name, err)
+		return sets, sh, fmt.Errorf("[[http]] %q: %w", hc.Name, err)
 	}
 	if route.Moving() {
 		from, _ := route.From()
 		s.logger.Warn("a rebalance is in progress: keys whose owner changed are written to both shards and read from their old one until influxgate rebalance has moved them",
 			"listener", hc.Name, "from", from.Names(), "to", route.To().Names())
 	}
-	set, err = shard.NewSet(hc.ShardKey, shards, route)
-	if err != nil {
-		return sets, nil, err
+	if sh.set, err = shard.NewSet(hc.ShardKey, shards, route); err != nil {
+		return sets, sh, err
 	}
-	return sets, set, nil
+	return sets, sh, nil
 }
 
 // unshardedPast returns, for a listener that was unsharded before and is
@@ -190,12 +225,12 @@ func (s *Server) openSets(cfg *config.Config, hc config.HTTPConfig) (sets []*rep
 // are the ones the old log delivered to. The old log must have delivered
 // everything (its records would otherwise be lost to the new layout).
 // It returns nil when the listener has no unsharded past.
-func unshardedPast(dir string, hc config.HTTPConfig) ([]string, error) {
+func unshardedPast(dir string, st shard.Store, hc config.HTTPConfig) ([]string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "log")); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "placement")); err == nil {
-		return nil, nil // already sharded once; its placement says where data is
+	if _, ok, err := st.Placement(); err != nil || ok {
+		return nil, err // already sharded once; its placement says where data is
 	}
 	cur, err := wal.OpenCursors(filepath.Join(dir, "cursors"))
 	if err != nil {
@@ -228,6 +263,9 @@ func unshardedPast(dir string, hc config.HTTPConfig) ([]string, error) {
 
 // watchRoute keeps the sharding layer's routing up to date with the
 // rebalance state, which influxgate rebalance changes as it moves keys.
+// With a state that several nodes share it also tells the others which
+// state this node's routing follows (shard.Followers), every second: the
+// rebalance relies on a step only once every live node follows it.
 func (s *Server) watchRoute(ctx context.Context, l *listener) {
 	var owners []string
 	for _, sc := range l.cfg.Shards {
@@ -235,8 +273,13 @@ func (s *Server) watchRoute(ctx context.Context, l *listener) {
 			owners = append(owners, sc.Name)
 		}
 	}
-	dir := s.cfg.ListenerDir(l.name)
-	last := stateStamp(dir)
+	followers, shared := l.state.(shard.Followers)
+	// The zero version: the first tick reads the state again, which may
+	// have changed since the listener opened.
+	var last shard.Version
+	var route *shard.Route
+	var move *shard.MoveState
+	quiet := throttle.New(s.logger, time.Minute)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -245,32 +288,36 @@ func (s *Server) watchRoute(ctx context.Context, l *listener) {
 			return
 		case <-t.C:
 		}
-		stamp := stateStamp(dir)
-		if stamp == last {
-			continue
-		}
-		last = stamp
-		route, _, err := shard.LoadRoute(dir, owners)
-		if err == nil {
-			err = l.shards.SetRoute(route)
+		// The version is read before the state it stands for, so that
+		// what this node reports never claims more than it routes by.
+		v, err := l.state.Version()
+		if err == nil && (route == nil || v != last) {
+			var r *shard.Route
+			var m *shard.MoveState
+			if r, m, err = shard.LoadRoute(l.state, owners); err == nil {
+				err = l.shards.SetRoute(r)
+			}
+			if err == nil {
+				if route != nil && route.Moving() && !r.Moving() {
+					s.logger.Info("rebalance finished: every key is on its owner", "listener", l.name)
+				}
+				route, move, last = r, m, v
+			}
 		}
 		if err != nil {
-			s.logger.Error("cannot read the rebalance state; the routing in force stays", "listener", l.name, "err", err)
-			continue
+			// Reported all the same: the others must see that this node
+			// routes by an older state (a node still on a config without
+			// the rebalance's new shards cannot follow it).
+			quiet.Warn("route", "cannot follow the rebalance state; the routing in force stays", "listener", l.name, "err", err)
 		}
-		if !route.Moving() {
-			s.logger.Info("rebalance finished: every key is on its owner", "listener", l.name)
-		}
-	}
-}
-
-// stateStamp changes whenever the rebalance state does.
-func stateStamp(dir string) string {
-	var stamp string
-	for _, f := range []string{"rebalance/state", "rebalance/keys", "placement"} {
-		if fi, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			stamp += fmt.Sprintf("%s:%d:%d;", f, fi.Size(), fi.ModTime().UnixNano())
+		if shared {
+			f := shard.Follower{Node: thisNode(), Version: last, Moving: move != nil, At: time.Now()}
+			if move != nil {
+				f.Finishing = move.Finishing
+			}
+			if err := followers.Report(f); err != nil {
+				quiet.Warn("report", "cannot tell the other nodes which rebalance state this node follows", "listener", l.name, "err", err)
+			}
 		}
 	}
-	return stamp
 }

@@ -126,14 +126,20 @@ func New(cfg *config.Config, opts Options) (_ *Server, err error) {
 // openListener opens the relays of one [[http]] section, builds its
 // handlers and binds its address.
 func (s *Server) openListener(cfg *config.Config, hc config.HTTPConfig) (*listener, error) {
-	sets, shards, err := s.openSets(cfg, hc)
+	sets, sh, err := s.openSets(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{name: hc.Name, cfg: hc, sets: sets, shards: shards}
+	l := &listener{name: hc.Name, cfg: hc, sets: sets}
+	if sh != nil {
+		l.shards, l.state, l.closeState = sh.set, sh.state, sh.close
+	}
 	closeSets := func() {
 		for _, rs := range sets {
 			rs.relay.Close(context.Background())
+		}
+		if l.closeState != nil {
+			l.closeState()
 		}
 	}
 	h, err := s.buildHandlers(l, cfg, hc)
@@ -344,8 +350,12 @@ func (s *Server) serve(l *listener) {
 	}
 	if l.shards != nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		l.stopRoute = cancel
-		go s.watchRoute(ctx, l)
+		done := make(chan struct{})
+		l.stopRoute = func() { cancel(); <-done }
+		go func() {
+			defer close(done)
+			s.watchRoute(ctx, l)
+		}()
 	}
 	s.logger.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(),
 		"tls", l.cfg.SSLCombinedPEM != "" || l.cfg.TLSCert != "", "outputs", len(l.cfg.AllOutputs()),
@@ -396,6 +406,9 @@ func (s *Server) closeListeners(ctx context.Context, ls []*listener) {
 		l.queries.Close()
 		if l.stopRoute != nil {
 			l.stopRoute()
+		}
+		if l.closeState != nil {
+			l.closeState()
 		}
 		for _, rs := range l.sets {
 			if err := rs.relay.Close(dctx); err != nil {

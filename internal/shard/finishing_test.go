@@ -15,10 +15,11 @@ import (
 // a reload of the state, and a state file without it reads as before.
 func TestFinishingRoutesUnlistedKeysToTheirNewOwner(t *testing.T) {
 	dir := t.TempDir()
-	if err := WritePlacement(dir, []string{"s1", "s2"}); err != nil {
+	st := Dir(dir)
+	if err := st.SetPlacement([]string{"s1", "s2"}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := StartMove(dir, []string{"s1", "s2"}, []string{"s1", "s2", "s3"})
+	m, err := st.StartMove(NewMove([]string{"s1", "s2"}, []string{"s1", "s2", "s3"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestFinishingRoutesUnlistedKeysToTheirNewOwner(t *testing.T) {
 	}
 	old, owner := from.Owner(moving), to.Owner(moving)
 
-	r, _, err := LoadRoute(dir, m.To)
+	r, _, err := LoadRoute(st, m.To)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,14 +44,14 @@ func TestFinishingRoutesUnlistedKeysToTheirNewOwner(t *testing.T) {
 			o, x, r.ReadOwner(moving), r.Strays(owner, moving), r.Strays(old, moving))
 	}
 
-	if err := MarkFinishing(dir, m); err != nil || !m.Finishing {
+	if err := st.MarkFinishing(m); err != nil || !m.Finishing {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, rebalanceDir, stateFile))
 	if !strings.Contains(string(b), `"finishing":true`) {
 		t.Fatalf("state file: %s", b)
 	}
-	r, got, err := LoadRoute(dir, m.To)
+	r, got, err := LoadRoute(st, m.To)
 	if err != nil || !got.Finishing {
 		t.Fatal(err)
 	}
@@ -62,15 +63,10 @@ func TestFinishingRoutesUnlistedKeysToTheirNewOwner(t *testing.T) {
 		t.Fatalf("a key that stays: writes %s+%q", o, x)
 	}
 
-	kl, err := OpenKeyLog(dir)
-	if err != nil {
+	if err := st.AddKey(KeyEvent{Cleared: string(moving)}); err != nil {
 		t.Fatal(err)
 	}
-	defer kl.Close()
-	if err := kl.Cleared(moving); err != nil {
-		t.Fatal(err)
-	}
-	if r, _, _ = LoadRoute(dir, m.To); r.Strays(old, moving) {
+	if r, _, _ = LoadRoute(st, m.To); r.Strays(old, moving) {
 		t.Error("cleared key still a stray on its old owner")
 	}
 }
