@@ -325,6 +325,22 @@ func (s *ShardStore) Report(f shard.Follower) error {
 	return s.put("follower."+escape(f.Node), b)
 }
 
+// Leave implements shard.Followers. A node that crashed leaves its report
+// behind, a small key that Followers' callers skip as stale.
+func (s *ShardStore) Leave(node string) error {
+	kv, err := s.c.shardBucket(false)
+	if err != nil || kv == nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	err = kv.Purge(ctx, s.key+".follower."+escape(node))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		err = nil
+	}
+	return err
+}
+
 // Followers implements shard.Followers; a report's At is when the NATS
 // server stored it.
 func (s *ShardStore) Followers() ([]shard.Follower, error) {

@@ -66,8 +66,18 @@ func TestShardStateFollowers(t *testing.T) {
 		t.Fatalf("followers: %+v", fs)
 	}
 	for _, f := range fs {
-		if age := time.Since(f.At); age < 0 || age > 10*time.Second {
+		if age := time.Since(f.At); age < -time.Second || age > 10*time.Second {
 			t.Errorf("report of %s is %s old", f.Node, age)
 		}
+	}
+	// A node that stops takes its report away.
+	if err := b.Leave("node-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Leave("never-reported"); err != nil {
+		t.Fatal(err)
+	}
+	if fs, err := a.Followers(); err != nil || len(fs) != 1 || fs[0].Node != "node-1.example" {
+		t.Fatalf("followers after node-2 left: %+v %v", fs, err)
 	}
 }

@@ -285,6 +285,12 @@ func (s *Server) watchRoute(ctx context.Context, l *listener) {
 	for {
 		select {
 		case <-ctx.Done():
+			if shared {
+				// This node routes no more writes of the listener.
+				if err := followers.Leave(thisNode()); err != nil {
+					s.logger.Debug("cannot remove this node's rebalance report", "listener", l.name, "err", err)
+				}
+			}
 			return
 		case <-t.C:
 		}

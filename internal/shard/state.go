@@ -386,6 +386,8 @@ type Followers interface {
 	// Followers returns the latest report of every node that has
 	// reported.
 	Followers() ([]Follower, error)
+	// Leave removes the node's report: it routes no more writes.
+	Leave(node string) error
 }
 
 // Follower is one node's report.
