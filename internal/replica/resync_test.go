@@ -280,7 +280,10 @@ func TestResyncWaitsForLimiter(t *testing.T) {
 		}
 		sum += int64(n)
 	}
-	if sum != res.Points || res.Points != 772 {
+	// A comparison pass may copy a bucket again right after its copy
+	// (see TestResyncRepairsBucketClobberedAfterCopy), writing more points
+	// than the data set has; every point written still passes the limiter.
+	if sum != res.Points || res.Points < 772 {
 		t.Errorf("limiter passed %d points, resync wrote %d, the data set has 772", sum, res.Points)
 	}
 	samePoints(t, a, b)
