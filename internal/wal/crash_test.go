@@ -24,6 +24,10 @@ const (
 	crashDirEnv   = "WAL_CRASH_CHILD_DIR"
 	crashRoundEnv = "WAL_CRASH_CHILD_ROUND"
 	crashModeEnv  = "WAL_CRASH_CHILD_SYNC"
+	// crashTruncEnv makes the child also truncate the front of the log as
+	// a caught-up reader would, so that deleted segments are reused
+	// (recycle.go) while it is killed.
+	crashTruncEnv = "WAL_CRASH_CHILD_TRUNCATE"
 )
 
 // crashPayload is the payload writer w's seq-th record in a round: mostly
@@ -50,6 +54,16 @@ func TestCrashChild(t *testing.T) {
 	l, err := Open(Options{Dir: dir, SegmentSize: 256 << 10, Sync: mode, SyncInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv(crashTruncEnv) != "" {
+		go func() {
+			for {
+				time.Sleep(2 * time.Millisecond)
+				if last := l.LastIndex(); last > 400 {
+					_ = l.TruncateFront(last - 400)
+				}
+			}
+		}()
 	}
 	out := bufio.NewWriter(os.Stdout)
 	var mu sync.Mutex
@@ -80,13 +94,25 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test spawns processes")
 	}
-	for _, mode := range []SyncMode{SyncAlways, SyncBatch, SyncNone} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, c := range []struct {
+		mode     SyncMode
+		truncate bool
+	}{{SyncAlways, false}, {SyncBatch, false}, {SyncNone, false}, {SyncAlways, true}} {
+		mode := c.mode
+		name := mode.String()
+		if c.truncate {
+			name += "-reusing-segments"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			acked := map[uint64][]byte{}
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(mode)))
-			for round := range 4 {
-				n := runCrashChild(t, dir, round, mode, acked, time.Duration(20+rng.IntN(200))*time.Millisecond)
+			reused, rounds := 0, 4
+			if c.truncate {
+				rounds = 12 // a third of the kills land in a reused tail
+			}
+			for round := range rounds {
+				n := runCrashChild(t, dir, round, mode, c.truncate, acked, time.Duration(20+rng.IntN(200))*time.Millisecond)
 				t.Logf("round %d: %d acknowledged before kill -9", round, n)
 
 				l, err := Open(Options{Dir: dir, SegmentSize: 256 << 10, Logger: testLogger(t)})
@@ -98,11 +124,14 @@ func TestCrashKill9(t *testing.T) {
 				if rep.CorruptRecords != 0 {
 					t.Fatalf("round %d: kill -9 left damaged records: %+v", round, rep)
 				}
-				r, err := l.NewReader(1)
+				if _, err := os.Stat(dir + "/" + spareName); err == nil {
+					reused++
+				}
+				r, err := l.NewReader(l.FirstIndex())
 				if err != nil {
 					t.Fatal(err)
 				}
-				seen := uint64(0)
+				seen := l.FirstIndex() - 1
 				for {
 					ents, err := r.Read(4 << 20)
 					if err != nil {
@@ -125,7 +154,7 @@ func TestCrashKill9(t *testing.T) {
 					t.Fatalf("round %d: gaps %v", round, g)
 				}
 				for idx := range acked {
-					if idx > seen {
+					if idx > seen && idx >= l.FirstIndex() {
 						t.Fatalf("round %d: acknowledged record %d lost (log ends at %d)", round, idx, seen)
 					}
 				}
@@ -134,6 +163,9 @@ func TestCrashKill9(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			if c.truncate && reused == 0 {
+				t.Error("no round left a spare segment: the test did not reuse segments")
+			}
 		})
 	}
 }
@@ -141,11 +173,14 @@ func TestCrashKill9(t *testing.T) {
 // runCrashChild runs one child round, kills it after `after`, and records
 // every acknowledged index and its payload in acked. It returns the number
 // of acknowledgements it read.
-func runCrashChild(t *testing.T, dir string, round int, mode SyncMode, acked map[uint64][]byte, after time.Duration) int {
+func runCrashChild(t *testing.T, dir string, round int, mode SyncMode, truncate bool, acked map[uint64][]byte, after time.Duration) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round),
 		crashModeEnv+"="+mode.String())
+	if truncate {
+		cmd.Env = append(cmd.Env, crashTruncEnv+"=1")
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,11 @@
 //     the caller should log that and restart the cursor at LastIndex()+1.
 //     (kill -9 loses nothing acknowledged in any mode.)
 //   - A segment holds at most SegmentSize bytes, except a segment holding a
-//     single record larger than that. Segments are not preallocated.
+//     single record larger than that. Segments are not preallocated, but
+//     TruncateFront keeps the newest deleted segment as a spare and the
+//     next rotation reuses it, so that group commits overwrite blocks the
+//     file has rather than grow it (recycle.go): one segment of disk per
+//     log beyond its records.
 //   - FirstIndex is LastIndex()+1 when every stored record was truncated
 //     or lost, and 0 only if the log never held a record.
 //

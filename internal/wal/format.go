@@ -130,6 +130,10 @@ func decodeFrameHeader(b []byte) (frameHeader, bool) {
 
 func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segSuffix) }
 
+// spareName is the file name of a deleted segment kept for reuse
+// (recycle.go).
+const spareName = "spare" + segSuffix
+
 // parseSegmentName returns the base index a segment file name encodes.
 func parseSegmentName(name string) (uint64, bool) {
 	digits, ok := strings.CutSuffix(filepath.Base(name), segSuffix)
@@ -151,6 +155,15 @@ type frameScanner struct {
 	win    []byte
 	winPos int64 // file position of win[0]
 	buf    []byte
+	// minPassed is the lowest index of a valid frame resync passed over
+	// because its index was not past the one asked for (0: none).
+	minPassed uint64
+}
+
+// olderSkipped reports whether resync passed over a valid frame whose
+// index is below base: a frame of an older segment (recycle.go).
+func (s *frameScanner) olderSkipped(base uint64) bool {
+	return s.minPassed != 0 && s.minPassed < base
 }
 
 const scanWindow = 256 << 10
@@ -276,6 +289,9 @@ func (s *frameScanner) resync(pos int64, after uint64) (int64, frameHeader, bool
 		}
 		if ok && h.index > after {
 			return cand, h, true, nil
+		}
+		if ok && (s.minPassed == 0 || h.index < s.minPassed) {
+			s.minPassed = h.index
 		}
 		p = cand + 1
 	}

@@ -28,6 +28,8 @@ type fileSystem interface {
 	// OpenRW opens an existing file for reading and writing.
 	OpenRW(path string) (segFile, error)
 	Remove(path string) error
+	// Rename renames a file, replacing any file by the new name.
+	Rename(from, to string) error
 	// SyncDir fsyncs a directory so that file creations and removals in it
 	// survive a power loss.
 	SyncDir(dir string) error
@@ -60,6 +62,8 @@ type segmentFile struct{ *os.File }
 func (f segmentFile) Sync() error { return datasync(f.File) }
 
 func (osFS) Remove(path string) error { return os.Remove(path) }
+
+func (osFS) Rename(from, to string) error { return os.Rename(from, to) }
 
 func (osFS) SyncDir(dir string) error { return syncDir(dir) }
 

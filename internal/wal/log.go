@@ -109,6 +109,11 @@ type Log struct {
 
 	truncMu sync.Mutex // serialises TruncateFront
 
+	// spare is the path of a deleted segment kept for reuse, "" if none
+	// (recycle.go); spareMu is held while it is taken or put there.
+	spareMu sync.Mutex
+	spare   string
+
 	reqs chan *appendReq
 	stop chan struct{}
 	done chan struct{}
@@ -276,7 +281,7 @@ type SegmentInfo struct {
 	LastIndex  uint64 // index of the last record it holds; FirstIndex-1 if none
 	BaseOffset int64  // logical offset of its first record
 	EndOffset  int64  // logical offset just past its last record
-	DiskBytes  int64  // file size, header included
+	DiskBytes  int64  // header and data; a reused tail's file is longer (recycle.go)
 	Damaged    bool   // its header was unreadable
 }
 
@@ -341,7 +346,13 @@ func (l *Log) TruncateFront(before uint64) error {
 	l.mu.Unlock()
 	l.cache.dropBefore(first)
 	var errs []error
-	for _, s := range victims {
+	kept := false
+	for i := len(victims) - 1; i >= 0; i-- {
+		s := victims[i]
+		if !kept && l.keepSpare(s.path, segHeaderLen+s.size) {
+			kept = true // the newest one, the fullest
+			continue
+		}
 		// A file that cannot be removed now is found again by the next Open,
 		// as the oldest segment, and truncated then.
 		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -29,6 +29,10 @@ func (l *Log) recover() error {
 		if e.IsDir() || name == lockFileName {
 			continue
 		}
+		if name == spareName {
+			l.spare = filepath.Join(dir, name) // a deleted segment kept for reuse
+			continue
+		}
 		base, ok := parseSegmentName(name)
 		if !ok {
 			l.problem("ignoring unknown file", "file", name)
@@ -157,11 +161,15 @@ func (l *Log) recoverTail() error {
 	sc := newFrameScanner(f, fileEnd)
 	pos, validEnd := int64(segHeaderLen), int64(segHeaderLen)
 	last := tail.base - 1
+	// older: a valid frame of a segment this file held before it was
+	// reused (recycle.go) follows the data.
+	older := false
 	for pos < fileEnd {
 		h, _, ok, err := sc.frameAt(pos, true)
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", filepath.Base(tail.path), err)
 		}
+		older = older || (ok && h.index < tail.base)
 		if ok && h.index > last {
 			if h.index > last+1 {
 				l.lostAtOpen(last+1, h.index-1, tail.path)
@@ -184,6 +192,7 @@ func (l *Log) recoverTail() error {
 		}
 		pos = next
 	}
+	older = older || sc.olderSkipped(tail.base)
 	if validEnd < fileEnd {
 		if err := f.Truncate(validEnd); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
@@ -191,9 +200,15 @@ func (l *Log) recoverTail() error {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
-		l.report.TornBytes += fileEnd - validEnd
-		l.problem("truncated torn tail", "file", filepath.Base(tail.path),
-			"offset", validEnd, "bytes", fileEnd-validEnd)
+		if older {
+			// The rest of a reused segment, not a torn write.
+			l.logger.Info("cut the unused rest of a reused segment", "file", filepath.Base(tail.path),
+				"offset", validEnd, "bytes", fileEnd-validEnd)
+		} else {
+			l.report.TornBytes += fileEnd - validEnd
+			l.problem("truncated torn tail", "file", filepath.Base(tail.path),
+				"offset", validEnd, "bytes", fileEnd-validEnd)
+		}
 	}
 	tail.size = validEnd - segHeaderLen
 	l.lastIndex = last

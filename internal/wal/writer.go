@@ -36,9 +36,12 @@ type appendResult struct {
 // writerState belongs to the writer goroutine; Open sets it up before the
 // goroutine starts and Close reads closeErr after it ends.
 type writerState struct {
-	f        segFile // the tail segment
-	dirty    bool    // written since the last fsync
-	truncTo  int64   // when >= 0, a failed group must still be cut off here
+	f       segFile // the tail segment
+	dirty   bool    // written since the last fsync
+	truncTo int64   // when >= 0, a failed group must still be cut off here
+	// recycled: the tail file is a reused segment, with an older
+	// segment's bytes after the data (recycle.go).
+	recycled bool
 	lastSync time.Time
 	buf      []byte
 	pending  []*appendReq
@@ -305,12 +308,22 @@ func (l *Log) rotate() error {
 	}
 	l.mu.RLock()
 	h := segHeader{baseIndex: l.lastIndex + 1, baseOffset: l.endOffsetLocked()}
+	dataEnd := segHeaderLen + l.segs[len(l.segs)-1].size
 	l.mu.RUnlock()
-	path := filepath.Join(l.opts.Dir, segmentName(h.baseIndex))
-	f, err := l.createSegment(path, h)
-	if err != nil {
-		return fmt.Errorf("new segment: %w", err)
+	if l.w.recycled {
+		if err := l.sealRecycled(dataEnd); err != nil {
+			return fmt.Errorf("seal segment: %w", err)
+		}
 	}
+	path := filepath.Join(l.opts.Dir, segmentName(h.baseIndex))
+	f, recycled := l.reuseSpare(path, h)
+	if f == nil {
+		var err error
+		if f, err = l.createSegment(path, h); err != nil {
+			return fmt.Errorf("new segment: %w", err)
+		}
+	}
+	l.w.recycled = recycled
 	old := l.w.f
 	l.mu.Lock()
 	l.segs = append(l.segs, segment{base: h.baseIndex, baseOffset: h.baseOffset, path: path})
