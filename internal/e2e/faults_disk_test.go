@@ -99,10 +99,18 @@ func readFrames(t testing.TB, path string) []logFrame {
 		t.Fatal(err)
 	}
 	var out []logFrame
-	for pos := int64(walSegHeaderLen); pos+walFrameHeaderLen <= int64(len(data)); {
+	if len(data) < walSegHeaderLen {
+		return nil
+	}
+	// The segment header's base index (after the magic and version) is the
+	// first frame's index; a frame whose index does not follow is where the
+	// data ends: a reused segment file holds an older segment's frames
+	// after its own (internal/wal/recycle.go).
+	next := binary.LittleEndian.Uint64(data[8:16])
+	for pos := int64(walSegHeaderLen); pos+walFrameHeaderLen <= int64(len(data)); next++ {
 		h := data[pos : pos+walFrameHeaderLen]
 		n := int64(binary.LittleEndian.Uint32(h[4:8]))
-		if pos+walFrameHeaderLen+n > int64(len(data)) {
+		if pos+walFrameHeaderLen+n > int64(len(data)) || binary.LittleEndian.Uint64(h[8:16]) != next {
 			break
 		}
 		out = append(out, logFrame{off: pos, index: binary.LittleEndian.Uint64(h[8:16]),
