@@ -54,13 +54,7 @@ func (l *Log) reuseSpare(path string, h segHeader) (segFile, bool) {
 	if err != nil {
 		return fail("open", err, path)
 	}
-	_, err = f.WriteAt(h.encode(), 0)
-	if err == nil && l.opts.Sync != SyncNone {
-		if err = f.Sync(); err == nil {
-			err = l.fs.SyncDir(l.opts.Dir)
-		}
-	}
-	if err != nil {
+	if err := l.startSegment(f, h); err != nil {
 		_ = f.Close()
 		return fail("header", err, path)
 	}

@@ -347,18 +347,24 @@ func (l *Log) createSegment(path string, h segHeader) (segFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = f.WriteAt(h.encode(), 0)
-	if err == nil && l.opts.Sync != SyncNone {
-		if err = f.Sync(); err == nil {
-			err = l.fs.SyncDir(l.opts.Dir)
-		}
-	}
-	if err != nil {
+	if err := l.startSegment(f, h); err != nil {
 		_ = f.Close()
 		_ = l.fs.Remove(path)
 		return nil, err
 	}
 	return f, nil
+}
+
+// startSegment writes a new segment's header and makes it and the file's
+// directory entry durable (unless SyncNone).
+func (l *Log) startSegment(f segFile, h segHeader) error {
+	if _, err := f.WriteAt(h.encode(), 0); err != nil || l.opts.Sync == SyncNone {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return l.fs.SyncDir(l.opts.Dir)
 }
 
 // shutdown is the writer's last act: cut back a failed group, fsync, close.
