@@ -320,3 +320,21 @@ func redactedURLs(urls []string) []string {
 	}
 	return out
 }
+
+// lastMsg returns the stream's last message on subject. A direct get made
+// right after a stream was created (the dead letters, the rebalance's
+// keys: created by their first write, perhaps on another node) can find no
+// replica serving it yet and fail with "no responders"; that is retried
+// for a few seconds.
+func lastMsg(st jetstream.Stream, subject string) (*jetstream.RawStreamMsg, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		m, err := st.GetLastMsgForSubject(ctx, subject)
+		cancel()
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			return m, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -87,9 +87,7 @@ func (d *deadLetters) Drain(fn func(rec *record.Record) error) (int, error) {
 	if err != nil || st == nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	last, err := st.GetLastMsgForSubject(ctx, d.subject)
-	cancel()
+	last, err := lastMsg(st, d.subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
@@ -97,7 +95,7 @@ func (d *deadLetters) Drain(fn func(rec *record.Record) error) (int, error) {
 		return 0, fmt.Errorf("read the dead letters in %s: %w", d.subject, err)
 	}
 	upTo := last.Sequence
-	ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{d.subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
 	cancel()

@@ -190,16 +190,14 @@ func (s *ShardStore) MovedKeys() (done, cleared map[string]bool, err error) {
 		return done, cleared, err
 	}
 	subject := s.subject(m)
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	last, err := st.GetLastMsgForSubject(ctx, subject)
-	cancel()
+	last, err := lastMsg(st, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return done, cleared, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the moved keys in %s: %w", subject, err)
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
 	cancel()
@@ -294,9 +292,7 @@ func (s *ShardStore) Version() (shard.Version, error) {
 	if err != nil || st == nil {
 		return v, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	last, err := st.GetLastMsgForSubject(ctx, s.subject(m))
+	last, err := lastMsg(st, s.subject(m))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:
