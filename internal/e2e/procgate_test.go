@@ -84,7 +84,10 @@ func (p *procGate) start() {
 	}
 	p.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.exited)
-	deadline := time.Now().Add(20 * time.Second)
+	// Longer than jetlog's start budget (45 s): a node started while a
+	// NATS server is down waits for the cluster to elect new leaders for
+	// its buckets and streams before it listens.
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.exited:
@@ -100,7 +103,7 @@ func (p *procGate) start() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.t.Fatal("influxgate did not answer /ping within 20s")
+	p.t.Fatal("influxgate did not answer /ping within 60s")
 }
 
 // kill sends SIGKILL and waits for the process to go.
