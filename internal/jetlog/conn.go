@@ -87,14 +87,41 @@ func (a *lazyAsset[T]) get(create bool, bind func(context.Context) (T, error), m
 // (cursors.go); most deployments never mark a backend diverged or leave a
 // backfill pending. nil, nil: there is none yet.
 func (c *Conn) stateBucket(create bool) (jetstream.KeyValue, error) {
-	name := c.cfg.StreamPrefix + "_state"
-	return c.state.get(create,
+	return c.lazyBucket(&c.state, create, "_state",
+		"influxgate: each backend's divergence mark and pending continuous-query backfill")
+}
+
+// lazyBucket is the key-value bucket <prefix><suffix> held in a, bound or
+// (when create) made with one value per key, replicated like the logs.
+func (c *Conn) lazyBucket(a *lazyAsset[jetstream.KeyValue], create bool, suffix, description string) (jetstream.KeyValue, error) {
+	name := c.cfg.StreamPrefix + suffix
+	return a.get(create,
 		func(ctx context.Context) (jetstream.KeyValue, error) { return c.js.KeyValue(ctx, name) },
 		jetstream.ErrBucketNotFound,
 		func() (jetstream.KeyValue, error) {
 			return c.bucket(jetstream.KeyValueConfig{
 				Bucket: name, History: 1, Replicas: c.cfg.StreamReplicas, Storage: jetstream.FileStorage,
-				Description: "influxgate: each backend's divergence mark and pending continuous-query backfill"})
+				Description: description})
+		})
+}
+
+// lazyStream is the stream <prefix><suffix> of the subjects
+// <prefix>.<token>.> held in a, bound or (when create) made without
+// limits, replicated like the logs.
+func (c *Conn) lazyStream(a *lazyAsset[jetstream.Stream], create bool, suffix, token, description string) (jetstream.Stream, error) {
+	name := c.cfg.StreamPrefix + suffix
+	return a.get(create,
+		func(ctx context.Context) (jetstream.Stream, error) { return c.js.Stream(ctx, name) },
+		jetstream.ErrStreamNotFound,
+		func() (jetstream.Stream, error) {
+			return c.stream(jetstream.StreamConfig{
+				Name:        name,
+				Description: description,
+				Subjects:    []string{c.cfg.StreamPrefix + "." + token + ".>"},
+				Storage:     jetstream.FileStorage,
+				Replicas:    c.cfg.StreamReplicas,
+				Retention:   jetstream.LimitsPolicy,
+			})
 		})
 }
 

@@ -36,20 +36,8 @@ type deadLetters struct {
 // deployment without dead letters runs no replicated stream for them.
 // nil, nil: there is none yet.
 func (c *Conn) deadLetterStream(create bool) (jetstream.Stream, error) {
-	name := c.cfg.StreamPrefix + "_deadletter"
-	return c.dead.get(create,
-		func(ctx context.Context) (jetstream.Stream, error) { return c.js.Stream(ctx, name) },
-		jetstream.ErrStreamNotFound,
-		func() (jetstream.Stream, error) {
-			return c.stream(jetstream.StreamConfig{
-				Name:        name,
-				Description: "influxgate: records a backend refused while other replicas may have accepted them",
-				Subjects:    []string{c.cfg.StreamPrefix + ".deadletter.>"},
-				Storage:     jetstream.FileStorage,
-				Replicas:    c.cfg.StreamReplicas,
-				Retention:   jetstream.LimitsPolicy,
-			})
-		})
+	return c.lazyStream(&c.dead, create, "_deadletter", "deadletter",
+		"influxgate: records a backend refused while other replicas may have accepted them")
 }
 
 // Open returns how many records the store holds.

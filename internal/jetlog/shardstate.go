@@ -54,32 +54,11 @@ var (
 )
 
 func (c *Conn) shardBucket(create bool) (jetstream.KeyValue, error) {
-	name := c.cfg.StreamPrefix + "_shard"
-	return c.shards.get(create,
-		func(ctx context.Context) (jetstream.KeyValue, error) { return c.js.KeyValue(ctx, name) },
-		jetstream.ErrBucketNotFound,
-		func() (jetstream.KeyValue, error) {
-			return c.bucket(jetstream.KeyValueConfig{
-				Bucket: name, History: 1, Replicas: c.cfg.StreamReplicas, Storage: jetstream.FileStorage,
-				Description: "influxgate: the placement and rebalance state of sharded listeners"})
-		})
+	return c.lazyBucket(&c.shards, create, "_shard", "influxgate: the placement and rebalance state of sharded listeners")
 }
 
 func (c *Conn) rebalanceStream(create bool) (jetstream.Stream, error) {
-	name := c.cfg.StreamPrefix + "_rebalance"
-	return c.moves.get(create,
-		func(ctx context.Context) (jetstream.Stream, error) { return c.js.Stream(ctx, name) },
-		jetstream.ErrStreamNotFound,
-		func() (jetstream.Stream, error) {
-			return c.stream(jetstream.StreamConfig{
-				Name:        name,
-				Description: "influxgate: the keys influxgate rebalance has moved",
-				Subjects:    []string{c.cfg.StreamPrefix + ".rebalance.>"},
-				Storage:     jetstream.FileStorage,
-				Replicas:    c.cfg.StreamReplicas,
-				Retention:   jetstream.LimitsPolicy,
-			})
-		})
+	return c.lazyStream(&c.moves, create, "_rebalance", "rebalance", "influxgate: the keys influxgate rebalance has moved")
 }
 
 // get reads one key: its value and revision; nil, 0 when it is absent.
