@@ -348,20 +348,42 @@ func redactedURLs(urls []string) []string {
 	return out
 }
 
-// lastMsg returns the stream's last message on subject. A direct get made
-// right after a stream was created (the dead letters, the rebalance's
-// keys: created by their first write, perhaps on another node) can find no
-// replica serving it yet and fail with "no responders"; that is retried
-// for a few seconds.
-func lastMsg(st jetstream.Stream, subject string) (*jetstream.RawStreamMsg, error) {
-	deadline := time.Now().Add(10 * time.Second)
+// noRespondersWait bounds how long answered retries.
+const noRespondersWait = 10 * time.Second
+
+// answered runs op with a fresh opTimeout context, and again for up to
+// noRespondersWait while it fails with "no responders". A direct get (a
+// key-value read, a stream's last message) made right after its bucket or
+// stream was created or bound (perhaps by another node, perhaps while its
+// leader moves) can find no replica serving it yet: a node that starts
+// then must wait for one, not fail its start.
+func answered(op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(noRespondersWait)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		m, err := st.GetLastMsgForSubject(ctx, subject)
+		err := op(ctx)
 		cancel()
 		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
-			return m, err
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// lastMsg returns the stream's last message on subject (see answered).
+func lastMsg(st jetstream.Stream, subject string) (m *jetstream.RawStreamMsg, err error) {
+	err = answered(func(ctx context.Context) error {
+		m, err = st.GetLastMsgForSubject(ctx, subject)
+		return err
+	})
+	return m, err
+}
+
+// kvGet reads key from kv (see answered).
+func kvGet(kv jetstream.KeyValue, key string) (e jetstream.KeyValueEntry, err error) {
+	err = answered(func(ctx context.Context) error {
+		e, err = kv.Get(ctx, key)
+		return err
+	})
+	return e, err
 }

@@ -36,14 +36,18 @@ var (
 // openCursors reads every stored cursor of a relay once, so that a bucket
 // that cannot be read stops the start (rather than starting every backend
 // at the head of the log) and unreadable values are known (Damaged).
-func openCursors(ctx context.Context, c *Conn, relayKey string) (*Cursors, error) {
+func openCursors(c *Conn, relayKey string) (*Cursors, error) {
 	cs := &Cursors{c: c, prefix: relayKey + ".", damaged: make(map[string]error)}
-	names, err := cs.names(ctx)
+	var names []string
+	err := answered(func(ctx context.Context) (err error) {
+		names, err = cs.names(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read the cursors of %s: %w", relayKey, err)
 	}
 	for _, n := range names {
-		if _, _, err := cs.load(ctx, n); err != nil {
+		if _, _, err := cs.load(n); err != nil {
 			var bad *badCursor
 			if !errors.As(err, &bad) {
 				return nil, fmt.Errorf("read the cursor of %s: %w", n, err)
@@ -58,8 +62,8 @@ type badCursor struct{ value string }
 
 func (e *badCursor) Error() string { return fmt.Sprintf("stored cursor %q is not an index", e.value) }
 
-func (cs *Cursors) load(ctx context.Context, name string) (uint64, bool, error) {
-	e, err := cs.c.cursors.Get(ctx, cs.prefix+escape(name))
+func (cs *Cursors) load(name string) (uint64, bool, error) {
+	e, err := kvGet(cs.c.cursors, cs.prefix+escape(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, false, nil
 	}
@@ -79,9 +83,7 @@ func (cs *Cursors) load(ctx context.Context, name string) (uint64, bool, error) 
 func (cs *Cursors) Load(name string) (uint64, bool) {
 	deadline := time.Now().Add(3 * opTimeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		v, ok, err := cs.load(ctx, name)
-		cancel()
+		v, ok, err := cs.load(name)
 		var bad *badCursor
 		if err == nil || errors.As(err, &bad) || time.Now().After(deadline) {
 			if err != nil {
@@ -171,7 +173,7 @@ func (cs *Cursors) min(ctx context.Context) (uint64, bool, error) {
 	}
 	low := uint64(0)
 	for _, n := range names {
-		v, ok, err := cs.load(ctx, n)
+		v, ok, err := cs.load(n)
 		if err != nil || !ok {
 			return 0, false, nil
 		}
@@ -198,9 +200,7 @@ func (cs *Cursors) LoadState(backend, kind string) ([]byte, bool, error) {
 	if err != nil || kv == nil {
 		return nil, false, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	e, err := kv.Get(ctx, cs.stateKey(backend, kind))
+	e, err := kvGet(kv, cs.stateKey(backend, kind))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, false, nil
 	}

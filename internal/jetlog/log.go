@@ -124,7 +124,7 @@ func Open(c *Conn, name string) (*Log, error) {
 	if err = l.refresh(ctx); err != nil {
 		return nil, err
 	}
-	if l.cursors, err = openCursors(ctx, c, key); err != nil {
+	if l.cursors, err = openCursors(c, key); err != nil {
 		return nil, err
 	}
 	l.share = newShare(c, c.cfg.StreamPrefix+".relay."+key)

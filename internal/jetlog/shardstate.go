@@ -67,9 +67,7 @@ func (s *ShardStore) get(name string) ([]byte, uint64, error) {
 	if err != nil || kv == nil {
 		return nil, 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	e, err := kv.Get(ctx, s.key+"."+name)
+	e, err := kvGet(kv, s.key+"."+name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
 	}
@@ -331,7 +329,7 @@ func (s *ShardStore) Followers() ([]shard.Follower, error) {
 	}
 	var out []shard.Follower
 	for k := range lister.Keys() {
-		e, err := kv.Get(ctx, k)
+		e, err := kvGet(kv, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
