@@ -101,10 +101,11 @@
 //     (kill -9 loses nothing acknowledged in any mode.)
 //   - A segment holds at most SegmentSize bytes, except a segment holding a
 //     single record larger than that. Segments are not preallocated, but
-//     TruncateFront keeps the newest deleted segment as a spare and the
-//     next rotation reuses it, so that group commits overwrite blocks the
-//     file has rather than grow it (recycle.go): one segment of disk per
-//     log beyond its records.
+//     TruncateFront keeps deleted segments as spares and the next
+//     rotations reuse them, so that group commits overwrite blocks the
+//     file has rather than grow it, and fewer files are removed
+//     (recycle.go): as many spares as segments started since the last
+//     truncation, 1 to 8 segments of disk per log beyond its records.
 //   - FirstIndex is LastIndex()+1 when every stored record was truncated
 //     or lost, and 0 only if the log never held a record.
 //

@@ -131,8 +131,9 @@ func decodeFrameHeader(b []byte) (frameHeader, bool) {
 func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segSuffix) }
 
 // spareName is the file name of a deleted segment kept for reuse
-// (recycle.go). It does not end in segSuffix: it is not a segment of the
-// log, and tools that list the segments by that suffix must not see it.
+// (recycle.go), and with ".1", ".2", ... appended of the others. It does
+// not end in segSuffix: a spare is not a segment of the log, and tools
+// that list the segments by that suffix must not see it.
 const spareName = "spare-segment"
 
 // parseSegmentName returns the base index a segment file name encodes.

@@ -109,10 +109,13 @@ type Log struct {
 
 	truncMu sync.Mutex // serialises TruncateFront
 
-	// spare is the path of a deleted segment kept for reuse, "" if none
-	// (recycle.go); spareMu is held while it is taken or put there.
-	spareMu sync.Mutex
-	spare   string
+	// spares are the paths of deleted segments kept for reuse
+	// (recycle.go); spareMu is held while one is taken or put there.
+	// rotations counts the segments started since the last TruncateFront:
+	// how many spares the log has use for.
+	spareMu   sync.Mutex
+	spares    []string
+	rotations atomic.Int64
 
 	reqs chan *appendReq
 	stop chan struct{}
@@ -345,13 +348,12 @@ func (l *Log) TruncateFront(before uint64) error {
 	}
 	l.mu.Unlock()
 	l.cache.dropBefore(first)
-	var errs []error
-	kept := false
+	want := l.sparesWanted()
+	errs := l.trimSpares(want)
 	for i := len(victims) - 1; i >= 0; i-- {
 		s := victims[i]
-		if !kept && l.keepSpare(s.path, segHeaderLen+s.size) {
-			kept = true // the newest one, the fullest
-			continue
+		if l.keepSpare(s.path, segHeaderLen+s.size, want) {
+			continue // the newest ones first: the fullest
 		}
 		// A file that cannot be removed now is found again by the next Open,
 		// as the oldest segment, and truncated then.

@@ -29,8 +29,8 @@ func (l *Log) recover() error {
 		if e.IsDir() || name == lockFileName {
 			continue
 		}
-		if name == spareName {
-			l.spare = filepath.Join(dir, name) // a deleted segment kept for reuse
+		if isSpareName(name) {
+			l.spares = append(l.spares, filepath.Join(dir, name)) // a deleted segment kept for reuse
 			continue
 		}
 		base, ok := parseSegmentName(name)

@@ -4,17 +4,28 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Segment recycling. A group commit that makes its file grow makes ext4
 // journal the new size, so its fdatasync commits metadata as well as the
 // data; a group written over blocks the file already has does not.
 // Measured on the development VM (docs/performance.md): write + fdatasync
-// of a 1.4 MB group 1.81 ms when the file grows, 1.18 ms over written
-// blocks; 64 KB groups 300 and 192 µs. So TruncateFront keeps one deleted
-// segment as a spare (spareName) instead of removing it, and rotate starts
-// the next segment in it: a new header over the old one, the file left at
-// its old length.
+// of a 1.4 MB group 1.59 ms when the file grows, 1.24 ms over written
+// blocks; 64 KB groups 300 and 192 µs. Removing a 64 MiB segment costs
+// too: 27 ms in unlink, 6.5 ms of it CPU. So TruncateFront keeps deleted
+// segments as spares (spareName, spareName.1, ...) instead of removing
+// them, and rotate starts the next segment in one: a new header over the
+// old one, the file left at its old length.
+//
+// How many: as many segments as the log started since the previous
+// TruncateFront that deleted any (at least one, at most maxSpares): the
+// rotations the next interval will likely need. A log that fills a
+// segment a minute keeps one spare; one written at hundreds of MB/s,
+// whose cursors move once a second, keeps several, and gives them back
+// when its rate drops.
 //
 // What follows the data in a reused file is the older segment's frames,
 // all with indexes below the new base. Nothing reads them: readers stop
@@ -24,20 +35,37 @@ import (
 // rotate cuts a reused segment back to its data before it seals it, since
 // Open sizes sealed segments by their files. A crash between the rename
 // and a durable header leaves a file whose header does not match its
-// name, which Open repairs as any damaged tail header. The spare costs one
-// segment of disk per log.
+// name, which Open repairs as any damaged tail header.
 
-// reuseSpare renames the spare to path and writes h over its header. It
+// maxSpares bounds the spares of one log: 8 segments, 512 MiB at the
+// default segment size, are kept only while the log starts that many
+// segments between two truncations.
+const maxSpares = 8
+
+// isSpareName reports whether a file in the log's directory is a spare.
+func isSpareName(name string) bool {
+	rest, ok := strings.CutPrefix(name, spareName)
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(rest, "."))
+	return rest[0] == '.' && err == nil && n > 0
+}
+
+// reuseSpare renames a spare to path and writes h over its header. It
 // returns nil when there is no spare or it could not be reused (the spare
 // is then removed, and the caller creates the segment as usual).
 func (l *Log) reuseSpare(path string, h segHeader) (segFile, bool) {
 	l.spareMu.Lock()
 	defer l.spareMu.Unlock()
-	spare := l.spare
-	if spare == "" {
+	if len(l.spares) == 0 {
 		return nil, false
 	}
-	l.spare = ""
+	spare := l.spares[0] // the newest deleted segment goes first
+	l.spares = l.spares[1:]
 	fail := func(what string, err error, remove string) (segFile, bool) {
 		_ = l.fs.Remove(remove)
 		l.logger.Warn("cannot reuse a deleted segment; creating a new one", "step", what, "err", err)
@@ -74,23 +102,62 @@ func (l *Log) sealRecycled(dataEnd int64) error {
 	return l.w.f.Sync()
 }
 
-// keepSpare makes the deleted segment at path the spare if there is none
-// and it is worth keeping (at least half a segment: a small one would
-// make the next segment grow all the same). It reports whether it did;
-// otherwise the caller removes the file.
-func (l *Log) keepSpare(path string, size int64) bool {
+// sparesWanted is how many spares to keep after a truncation: the
+// segments started since the previous one, within 1..maxSpares.
+func (l *Log) sparesWanted() int {
+	return int(min(max(l.rotations.Swap(0), 1), maxSpares))
+}
+
+// keepSpare makes the deleted segment at path a spare if the log has
+// fewer than want and it is worth keeping (at least half a segment: a
+// small one would make the next segment grow all the same). It reports
+// whether it did; otherwise the caller removes the file.
+func (l *Log) keepSpare(path string, size int64, want int) bool {
 	if size < l.opts.SegmentSize/2 {
 		return false
 	}
 	l.spareMu.Lock()
 	defer l.spareMu.Unlock()
-	if l.spare != "" {
+	if len(l.spares) >= want {
 		return false
 	}
-	spare := filepath.Join(l.opts.Dir, spareName)
+	spare := l.freeSpareNameLocked()
 	if err := l.fs.Rename(path, spare); err != nil {
 		return false
 	}
-	l.spare = spare
+	l.spares = append(l.spares, spare)
 	return true
+}
+
+// freeSpareNameLocked returns a spare path no spare has.
+func (l *Log) freeSpareNameLocked() string {
+	for i := 0; ; i++ {
+		name := spareName
+		if i > 0 {
+			name += "." + strconv.Itoa(i)
+		}
+		p := filepath.Join(l.opts.Dir, name)
+		if !slices.Contains(l.spares, p) {
+			return p
+		}
+	}
+}
+
+// trimSpares removes the spares beyond want, so that a log whose rate
+// dropped gives their disk back; it returns the removal errors.
+func (l *Log) trimSpares(want int) []error {
+	l.spareMu.Lock()
+	var extra []string
+	if len(l.spares) > want {
+		extra = slices.Clone(l.spares[want:])
+		l.spares = l.spares[:want]
+	}
+	l.spareMu.Unlock()
+	var errs []error
+	for _, p := range extra {
+		if err := l.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }

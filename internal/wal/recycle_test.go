@@ -111,3 +111,107 @@ func TestTruncatedSegmentIsReused(t *testing.T) {
 		t.Fatalf("gaps after the second reopen: %v", gaps)
 	}
 }
+
+// spareFiles lists the spares in dir.
+func spareFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if isSpareName(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// A log keeps as many spares as it started segments since the previous
+// truncation, up to maxSpares; its rotations use every one of them; a
+// truncation after fewer rotations gives the extra spares back; a reopen
+// finds the spares (by any of their names) and uses them.
+func TestSparesFollowTheRotationRate(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, SegmentSize: 4 << 10, Sync: SyncAlways}
+	l := openLog(t, opts)
+	appendN(t, l, 1, 300) // about 30 segments, so 29 rotations
+	segs := l.Segments()
+	if err := l.TruncateFront(segs[12].FirstIndex); err != nil {
+		t.Fatal(err)
+	}
+	if got := spareFiles(t, dir); len(got) != maxSpares {
+		t.Fatalf("after 12 deleted segments and %d rotations: spares %v, want %d", len(segs)-1, got, maxSpares)
+	}
+
+	// Every rotation now starts in a spare: no segment file is created.
+	next := uint64(301)
+	for rotations := 0; rotations < maxSpares; {
+		n := len(l.Segments())
+		appendN(t, l, next, 1)
+		next++
+		if len(l.Segments()) != n {
+			rotations++
+		}
+	}
+	if got := spareFiles(t, dir); len(got) != 0 {
+		t.Fatalf("after %d rotations: spares %v left", maxSpares, got)
+	}
+	if c := l.rotations.Load(); c != maxSpares {
+		t.Fatalf("rotations counted %d, want %d", c, maxSpares)
+	}
+
+	// Those rotations make the next truncation keep as many again.
+	segs = l.Segments()
+	if err := l.TruncateFront(segs[len(segs)-2].FirstIndex); err != nil {
+		t.Fatal(err)
+	}
+	if got := spareFiles(t, dir); len(got) != maxSpares {
+		t.Fatalf("after a truncation following %d rotations: spares %v", maxSpares, got)
+	}
+
+	// One rotation later the next truncation gives the extra spares back.
+	for n := len(l.Segments()); len(l.Segments()) == n; next++ {
+		appendN(t, l, next, 1)
+	}
+	segs = l.Segments()
+	if err := l.TruncateFront(segs[len(segs)-1].FirstIndex); err != nil {
+		t.Fatal(err)
+	}
+	if got := spareFiles(t, dir); len(got) != 1 {
+		t.Fatalf("after a truncation following one rotation: spares %v, want 1", got)
+	}
+
+	// A reopen finds the spare and the next rotation uses it.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, opts)
+	if rep := l.OpenReport(); len(rep.Problems) != 0 || rep.CorruptRecords != 0 {
+		t.Fatalf("reopen: %+v", rep)
+	}
+	for n := len(l.Segments()); len(l.Segments()) == n; next++ {
+		appendN(t, l, next, 1)
+	}
+	if got := spareFiles(t, dir); len(got) != 0 {
+		t.Fatalf("the rotation after the reopen left spares %v", got)
+	}
+	ents, gaps := readAll(t, l, l.FirstIndex(), 1<<20)
+	checkRecords(t, ents, span(l.FirstIndex(), next-1))
+	if len(gaps) != 0 {
+		t.Fatalf("gaps: %v", gaps)
+	}
+}
+
+func TestIsSpareName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"spare-segment": true, "spare-segment.1": true, "spare-segment.12": true,
+		"spare-segment.": false, "spare-segment.0": false, "spare-segment.x": false,
+		"spare-segment1": false, "spare-segment.-1": false, "00000000000000000001.seg": false,
+	} {
+		if got := isSpareName(name); got != want {
+			t.Errorf("isSpareName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -324,6 +324,7 @@ func (l *Log) rotate() error {
 		}
 	}
 	l.w.recycled = recycled
+	l.rotations.Add(1)
 	old := l.w.f
 	l.mu.Lock()
 	l.segs = append(l.segs, segment{base: h.baseIndex, baseOffset: h.baseOffset, path: path})
