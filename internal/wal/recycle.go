@@ -9,9 +9,10 @@ import (
 	"strings"
 )
 
-// Segment recycling. A group commit that makes its file grow makes ext4
-// journal the new size, so its fdatasync commits metadata as well as the
-// data; a group written over blocks the file already has does not.
+// Segment recycling. A group commit that makes its file grow must make
+// the new blocks and the new size durable too, so its fdatasync writes
+// metadata as well as the data; a group written over blocks the file
+// already has does not.
 // Measured on the development VM (docs/performance.md): write + fdatasync
 // of a 1.4 MB group 1.59 ms when the file grows, 1.24 ms over written
 // blocks; 64 KB groups 300 and 192 µs. Removing a 64 MiB segment costs
