@@ -109,3 +109,37 @@ tokens = ["   "]
 		t.Errorf("check-config says OK:\n%s", stdout.String())
 	}
 }
+
+// drain refuses a config whose log is in NATS JetStream (exit 1, saying
+// why) without connecting anywhere: such a node has no log of its own, and
+// opening the shared streams would join the running nodes' deliveries.
+func TestDrainRefusesANATSLogStore(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "influxgate.toml")
+	// Port 1 on loopback: nothing listens there, so a drain that tried
+	// to connect would fail with another error, after its retries.
+	text := fmt.Sprintf(`data-dir = %q
+
+[log-store]
+engine = "nats"
+urls = ["nats://127.0.0.1:1"]
+
+[[http]]
+name = "http"
+bind-addr = "127.0.0.1:0"
+output = [ { name = "a", location = "http://127.0.0.1:8086/write" } ]
+`, data)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	code := run([]string{"drain", "-config", path, "-timeout", "5s"}, &stdout, &stderr)
+	want := `the config keeps the write log in NATS JetStream ([log-store] engine = "nats")`
+	if code != 1 || !strings.Contains(stderr.String(), want) {
+		t.Errorf("drain: exit %d, stderr:\n%s\nwant exit 1 and %q", code, stderr.String(), want)
+	}
+}

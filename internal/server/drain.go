@@ -67,13 +67,20 @@ const drainPoll = 100 * time.Millisecond
 // end of its log, or until ctx is done. Then it saves the cursors and
 // closes the logs. An error means the relays could not be opened; a drain
 // that ran out of time returns the backends that are still behind in
-// Left.
+// Left. A config whose log is in NATS JetStream is refused: such a node
+// has no log of its own.
 func Drain(ctx context.Context, cfg *config.Config, opts DrainOptions) (res DrainResult, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 5 * time.Second
+	}
+	if cfg.LogStore.NATS() {
+		// Opening the relays would join the other nodes in delivering
+		// from the shared streams, and the data directory holds no log.
+		return res, errors.New(`the config keeps the write log in NATS JetStream ([log-store] engine = "nats"): ` +
+			"a node holds no log of its own, so there is nothing to drain; the running nodes deliver what the streams hold")
 	}
 	if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
 		if err == nil {
