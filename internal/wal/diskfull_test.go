@@ -23,6 +23,18 @@ type faultFS struct {
 	create   error
 	// syncGate, if set, blocks every Sync until it is closed.
 	syncGate chan struct{}
+	// removeErr, if set, fails the Remove of the files it names.
+	removeErr map[string]error
+}
+
+func (fs *faultFS) Remove(path string) error {
+	fs.mu.Lock()
+	err := fs.removeErr[path]
+	fs.mu.Unlock()
+	if err != nil {
+		return &os.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return fs.osFS.Remove(path)
 }
 
 func (fs *faultFS) set(f func(*faultFS)) {

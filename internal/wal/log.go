@@ -350,15 +350,20 @@ func (l *Log) TruncateFront(before uint64) error {
 	l.cache.dropBefore(first)
 	want := l.sparesWanted()
 	errs := l.trimSpares(want)
-	for i := len(victims) - 1; i >= 0; i-- {
-		s := victims[i]
-		if l.keepSpare(s.path, segHeaderLen+s.size, want) {
-			continue // the newest ones first: the fullest
+	// The files go oldest first, and the first that cannot go stops the
+	// rest: whenever this stops (an error, a crash), the segment files
+	// left are still one run of indexes, found again by the next Open as
+	// the oldest segments. Going newest first, a crash could leave an
+	// older segment with a hole after it. The newest victims (the
+	// fullest) become spares, as many as the log wants.
+	spareFrom := len(victims) - l.spareRoom(want)
+	for i, s := range victims {
+		if i >= spareFrom && l.keepSpare(s.path, segHeaderLen+s.size, want) {
+			continue
 		}
-		// A file that cannot be removed now is found again by the next Open,
-		// as the oldest segment, and truncated then.
 		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
+			break
 		}
 	}
 	if err := l.fs.SyncDir(l.opts.Dir); err != nil {

@@ -65,8 +65,9 @@ func (l *Log) reuseSpare(path string, h segHeader) (segFile, bool) {
 	if len(l.spares) == 0 {
 		return nil, false
 	}
-	spare := l.spares[0] // the newest deleted segment goes first
-	l.spares = l.spares[1:]
+	// The newest spare first: TruncateFront adds them oldest first.
+	spare := l.spares[len(l.spares)-1]
+	l.spares = l.spares[:len(l.spares)-1]
 	fail := func(what string, err error, remove string) (segFile, bool) {
 		_ = l.fs.Remove(remove)
 		l.logger.Warn("cannot reuse a deleted segment; creating a new one", "step", what, "err", err)
@@ -107,6 +108,13 @@ func (l *Log) sealRecycled(dataEnd int64) error {
 // segments started since the previous one, within 1..maxSpares.
 func (l *Log) sparesWanted() int {
 	return int(min(max(l.rotations.Swap(0), 1), maxSpares))
+}
+
+// spareRoom is how many more spares the log has room for under want.
+func (l *Log) spareRoom(want int) int {
+	l.spareMu.Lock()
+	defer l.spareMu.Unlock()
+	return max(want-len(l.spares), 0)
 }
 
 // keepSpare makes the deleted segment at path a spare if the log has
