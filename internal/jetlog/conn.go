@@ -208,20 +208,28 @@ func Connect(cfg config.LogStoreConfig, node string, logger *slog.Logger) (*Conn
 // server was just lost) waits for it rather than fail.
 const startBudget = 45 * time.Second
 
-// retry runs op until it succeeds, fails for good or startBudget passes.
+// retry runs op until it succeeds or startBudget passes.
 func retry(what string, op func(ctx context.Context) error) error {
-	deadline := time.Now().Add(startBudget)
+	err := retryFor(startBudget, 250*time.Millisecond, func(error) bool { return true }, op)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// retryFor runs op with a fresh opTimeout context, pausing between tries,
+// until it succeeds, fails with an error again does not take, or budget
+// passes; it returns op's last error.
+func retryFor(budget, pause time.Duration, again func(error) bool, op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(budget)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		err := op(ctx)
 		cancel()
-		if err == nil || time.Now().After(deadline) {
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			return nil
+		if err == nil || !again(err) || time.Now().After(deadline) {
+			return err
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(pause)
 	}
 }
 
@@ -358,16 +366,8 @@ const noRespondersWait = 10 * time.Second
 // leader moves) can find no replica serving it yet: a node that starts
 // then must wait for one, not fail its start.
 func answered(op func(ctx context.Context) error) error {
-	deadline := time.Now().Add(noRespondersWait)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		err := op(ctx)
-		cancel()
-		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	noResponders := func(err error) bool { return errors.Is(err, nats.ErrNoResponders) }
+	return retryFor(noRespondersWait, 100*time.Millisecond, noResponders, op)
 }
 
 // lastMsg returns the stream's last message on subject (see answered).

@@ -81,18 +81,20 @@ func (cs *Cursors) load(name string) (uint64, bool, error) {
 // does not answer. A cursor that cannot be read is reported as absent; the
 // relay then replays from the oldest record (duplicates, never a skip).
 func (cs *Cursors) Load(name string) (uint64, bool) {
-	deadline := time.Now().Add(3 * opTimeout)
-	for {
-		v, ok, err := cs.load(name)
+	var v uint64
+	var ok bool
+	notBad := func(err error) bool {
 		var bad *badCursor
-		if err == nil || errors.As(err, &bad) || time.Now().After(deadline) {
-			if err != nil {
-				cs.c.logger.Error("cannot read a stored cursor", "backend", name, "err", err)
-			}
-			return v, ok
-		}
-		time.Sleep(200 * time.Millisecond)
+		return !errors.As(err, &bad)
 	}
+	err := retryFor(3*opTimeout, 200*time.Millisecond, notBad, func(context.Context) (err error) {
+		v, ok, err = cs.load(name)
+		return err
+	})
+	if err != nil {
+		cs.c.logger.Error("cannot read a stored cursor", "backend", name, "err", err)
+	}
+	return v, ok
 }
 
 // Store stores name's cursor.

@@ -45,15 +45,12 @@ const maxSpares = 8
 
 // isSpareName reports whether a file in the log's directory is a spare.
 func isSpareName(name string) bool {
-	rest, ok := strings.CutPrefix(name, spareName)
-	if !ok {
-		return false
-	}
-	if rest == "" {
+	if name == spareName {
 		return true
 	}
-	n, err := strconv.Atoi(strings.TrimPrefix(rest, "."))
-	return rest[0] == '.' && err == nil && n > 0
+	suffix, ok := strings.CutPrefix(name, spareName+".")
+	n, err := strconv.ParseUint(suffix, 10, 64)
+	return ok && err == nil && n > 0
 }
 
 // reuseSpare renames a spare to path and writes h over its header. It

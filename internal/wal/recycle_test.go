@@ -214,7 +214,7 @@ func TestIsSpareName(t *testing.T) {
 	for name, want := range map[string]bool{
 		"spare-segment": true, "spare-segment.1": true, "spare-segment.12": true,
 		"spare-segment.": false, "spare-segment.0": false, "spare-segment.x": false,
-		"spare-segment1": false, "spare-segment.-1": false, "00000000000000000001.seg": false,
+		"spare-segment1": false, "spare-segment.-1": false, "spare-segment.+1": false, "00000000000000000001.seg": false,
 	} {
 		if got := isSpareName(name); got != want {
 			t.Errorf("isSpareName(%q) = %v, want %v", name, got, want)
