@@ -214,6 +214,7 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 		r.l.st.diskReads.Add(uint64(len(out)))
 	}()
 	cacheFirst := r.l.cache.first()
+scan:
 	for r.next <= last {
 		if len(out) > 0 && cacheFirst != 0 && r.next >= cacheFirst {
 			break // caught up with the cache: the next Read is served from memory
@@ -226,10 +227,9 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 			if !errors.Is(err, os.ErrNotExist) {
 				return out, err
 			}
-			if r.next < r.l.FirstIndex() {
-				break // truncated meanwhile
+			if !r.lost(seg.last, GapMissing, seg.path) {
+				break
 			}
-			r.skip(r.next, seg.last, GapMissing, seg.path)
 			r.next, r.off = seg.last+1, seg.nextBase
 			continue
 		}
@@ -241,7 +241,9 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 		pos := segHeaderLen + r.off - seg.baseOffset
 		if pos >= r.sc.end {
 			// The file ends before the records it should hold.
-			r.skip(r.next, seg.last, GapMissing, seg.path)
+			if !r.lost(seg.last, GapMissing, seg.path) {
+				break
+			}
 			r.next, r.off = seg.last+1, seg.nextBase
 			continue
 		}
@@ -261,7 +263,9 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 				return out, fmt.Errorf("wal: read %s: %w", seg.path, err)
 			}
 			if !good { // the header is sound, so only this record is lost
-				r.skip(r.next, r.next, GapCorrupt, seg.path)
+				if !r.lost(r.next, GapCorrupt, seg.path) {
+					break scan
+				}
 			} else {
 				// Earlier entries may point into an array append replaced;
 				// that array is left untouched until the next Read.
@@ -272,7 +276,9 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 			r.next++
 			r.off += h.frameSize()
 		case ok && h.index > r.next && h.index <= seg.last:
-			r.skip(r.next, h.index-1, GapCorrupt, seg.path)
+			if !r.lost(h.index-1, GapCorrupt, seg.path) {
+				break scan
+			}
 			r.next = h.index
 		default:
 			p, h2, found, err := r.sc.resync(pos+1, r.next-1)
@@ -280,15 +286,34 @@ func (r *Reader) readDisk(maxBytes int, last uint64) ([]Entry, error) {
 				return out, fmt.Errorf("wal: read %s: %w", seg.path, err)
 			}
 			if found && h2.index <= seg.last {
-				r.skip(r.next, h2.index-1, GapCorrupt, seg.path)
+				if !r.lost(h2.index-1, GapCorrupt, seg.path) {
+					break scan
+				}
 				r.next, r.off = h2.index, r.off+(p-pos)
 			} else {
-				r.skip(r.next, seg.last, GapCorrupt, seg.path)
+				if !r.lost(seg.last, GapCorrupt, seg.path) {
+					break scan
+				}
 				r.next, r.off = seg.last+1, seg.nextBase
 			}
 		}
 	}
 	return out, nil
+}
+
+// lost reports the records from r.next to to as lost for reason, unless
+// TruncateFront has removed them meanwhile: then the segment's file may
+// be gone, or renamed and reused by a later segment (recycle.go), so what
+// the reader found there says nothing of the records; it reports false,
+// and the next Read reports the truncation. TruncateFront moves FirstIndex
+// before it touches a file, so a reader that sees a removed or reused file
+// sees the new FirstIndex too.
+func (r *Reader) lost(to uint64, reason GapReason, path string) bool {
+	if r.next < r.l.FirstIndex() {
+		return false
+	}
+	r.skip(r.next, to, reason, path)
+	return true
 }
 
 // open makes r.f the file of seg and bounds the scanner by seg's data.
