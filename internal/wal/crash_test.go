@@ -124,7 +124,7 @@ func TestCrashKill9(t *testing.T) {
 				if rep.CorruptRecords != 0 {
 					t.Fatalf("round %d: kill -9 left damaged records: %+v", round, rep)
 				}
-				if _, err := os.Stat(dir + "/" + spareName); err == nil {
+				if len(spareFiles(t, dir)) > 0 {
 					reused++
 				}
 				r, err := l.NewReader(l.FirstIndex())
