@@ -128,6 +128,7 @@ type options struct {
 	workDir      string
 	downCapMB    int
 	perfDir      string
+	traceDir     string
 	noCeiling    bool
 	keep         bool
 	list         bool
@@ -154,6 +155,7 @@ func (o *options) flags(stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.workDir, "work", os.TempDir(), "parent directory of the relay's data directories (use a real disk: sync matters)")
 	fs.IntVar(&o.downCapMB, "down-cap-mb", 8192, "influxgate buffer-size-mb for a backend that is down, so long runs cannot fill the disk (0 = none)")
 	fs.StringVar(&o.perfDir, "perf", "", "record a perf profile of each relay over the first run's window into this directory")
+	fs.StringVar(&o.traceDir, "trace", "", "record a Go execution trace of each influxgate build over the first run's window into this directory (read it with go tool trace)")
 	fs.BoolVar(&o.noCeiling, "no-ceiling", false, "skip the sink-direct ceiling")
 	fs.BoolVar(&o.keep, "keep", false, "keep each run's directory (relay config, logs, data) under -work")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")

@@ -34,8 +34,11 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if window <= 0 || o.runs < 1 {
 		return fmt.Errorf("need -duration > 0 and -runs >= 1")
 	}
-	if o.perfDir != "" {
-		if err := os.MkdirAll(o.perfDir, 0o755); err != nil {
+	for _, dir := range []string{o.perfDir, o.traceDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
@@ -76,7 +79,7 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	r := &bench.Runner{Relays: relays, SinkCommand: []string{exe, "sink"}, Influxd: influxd, WorkDir: tmp, RelayEnv: o.relayEnv, Keep: o.keep,
 		Warmup: warmup, Duration: window, Runs: o.runs, DrainTimeout: drain, NoCeiling: o.noCeiling,
-		DownCapMB: o.downCapMB, PerfDir: o.perfDir, Progress: progress}
+		DownCapMB: o.downCapMB, PerfDir: o.perfDir, TraceDir: o.traceDir, Progress: progress}
 	online, err := bench.OnlineCPUs()
 	if err != nil {
 		return err

@@ -74,6 +74,9 @@ func influxgateConfig(rc RelayConfig) ([]byte, error) {
 	// Warnings (a backend down) are throttled; info would log start-up
 	// chatter only, but warn keeps the log small for long runs.
 	b.WriteString("\n[log]\nlevel = \"warn\"\n")
+	if rc.PProf {
+		b.WriteString("\n[debug]\npprof = true\n")
+	}
 	b.WriteString(rc.LogStore) // the nats-* scenarios' [log-store]
 	fmt.Fprintf(&b, "\n[[http]]\nname = \"bench\"\nbind-addr = %s\n", strconv.Quote(rc.Bind))
 	if len(rc.Shards) == 0 {

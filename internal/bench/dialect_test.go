@@ -54,9 +54,16 @@ func TestTOMLConfigsLoad(t *testing.T) {
 		if out[0].Location.Reveal() != "http://127.0.0.1:1/write" || out[1].Name != "sink-2" || out[1].BufferSizeMB != 64 || out[0].BufferSizeMB != tc.bufferMB {
 			t.Errorf("%s outputs: %+v", tc.kind, out)
 		}
-		if tc.kind == KindInfluxgate && (cfg.Sync != "batch" || cfg.DataDir != rc.DataDir) {
-			t.Errorf("influxgate config: sync %q, data-dir %q", cfg.Sync, cfg.DataDir)
+		if tc.kind == KindInfluxgate && (cfg.Sync != "batch" || cfg.DataDir != rc.DataDir || cfg.Debug.PProf) {
+			t.Errorf("influxgate config: sync %q, data-dir %q, pprof %v", cfg.Sync, cfg.DataDir, cfg.Debug.PProf)
 		}
+	}
+	// -trace turns on influxgate's profiler.
+	rc.PProf = true
+	text := render(t, KindInfluxgate, rc)
+	cfg, err := config.LoadBytes("bench.toml", text)
+	if err != nil || !cfg.Debug.PProf {
+		t.Errorf("with PProf the influxgate config does not serve pprof (%v):\n%s", err, text)
 	}
 }
 

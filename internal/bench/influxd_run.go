@@ -85,6 +85,7 @@ func (r *Runner) runInfluxd(ctx context.Context, sc Scenario, rel Relay, run int
 	replicas := []*Influxd{a, b}
 	rc := RelayConfig{DataDir: filepath.Join(dir, "data"), Outputs: []Output{
 		{Name: "influxd-a", Addr: a.Addr}, {Name: "influxd-b", Addr: b.Addr}}}
+	rc.PProf = r.tracing(rel, run)
 	p, err := StartRelay(rel, &rc, dir, r.AllCPUs, 0, r.RelayEnv)
 	if err != nil {
 		return rr, err
@@ -93,7 +94,7 @@ func (r *Runner) runInfluxd(ctx context.Context, sc Scenario, rel Relay, run int
 	pid := p.PID()
 	var cpu cpuWindow
 	t0 = time.Now()
-	res, err := load(rc.Bind, cpu.hook(pid, r.perf(sc, rel, run, pid)))
+	res, err := load(rc.Bind, cpu.hook(pid, both(r.perf(sc, rel, run, pid), r.trace(sc, rel, run, rc.Bind))))
 	if err != nil {
 		return rr, err
 	}

@@ -92,6 +92,9 @@ type RelayConfig struct {
 	// (influxgate only).
 	ShardKey string
 	Shards   []ShardOutputs
+	// PProf serves Go's profiler on the listener (influxgate's [debug]
+	// pprof), for -trace.
+	PProf bool
 }
 
 // AllOutputs returns every backend: Outputs, or those of every shard in

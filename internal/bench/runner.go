@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +42,10 @@ type Runner struct {
 	// PerfDir, if set, receives a `perf record -g` profile of each relay
 	// over the first run's window.
 	PerfDir string
+	// TraceDir, if set, receives a Go execution trace of each influxgate
+	// build over the first run's window (its [debug] pprof is turned on
+	// for that run only).
+	TraceDir string
 	// Keep leaves every run's directory (configs, logs, data) in WorkDir.
 	Keep     bool
 	Progress io.Writer // progress messages; nil = none
@@ -238,6 +244,73 @@ func (r *Runner) perf(sc Scenario, rel Relay, run, pid int) func(bool) {
 	}
 }
 
+// tracing reports whether this run of rel records an execution trace.
+func (r *Runner) tracing(rel Relay, run int) bool {
+	return r.TraceDir != "" && run == 0 && rel.Kind == KindInfluxgate
+}
+
+// trace returns an OnWindow hook that saves a Go execution trace of the
+// relay serving addr over the first run's window, or nil. The relay
+// writes the trace through /debug/pprof/trace, which runs for the
+// requested seconds and then answers with the whole trace.
+func (r *Runner) trace(sc Scenario, rel Relay, run int, addr string) func(bool) {
+	if !r.tracing(rel, run) {
+		return nil
+	}
+	var done chan error
+	return func(start bool) {
+		if start {
+			out := filepath.Join(r.TraceDir, fmt.Sprintf("%s-%s.trace", sc.Name, rel.Name))
+			url := fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%g", addr, r.window(sc).Seconds())
+			done = make(chan error, 1)
+			go func() { done <- saveURL(url, out, r.window(sc)+30*time.Second) }()
+			return
+		}
+		if done != nil {
+			if err := <-done; err != nil {
+				r.logf("  trace: %v", err)
+			}
+		}
+	}
+}
+
+// saveURL writes the body of a GET of url to the file out.
+func saveURL(url, out string, timeout time.Duration) error {
+	c := http.Client{Timeout: timeout}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(msg))
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// both runs two OnWindow hooks, either of which may be nil.
+func both(a, b func(bool)) func(bool) {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return func(start bool) {
+		a(start)
+		b(start)
+	}
+}
+
 // waitLines polls until every sink i has at least want[i] lines or
 // timeout passes, and returns how long it waited.
 func waitLines(ctx context.Context, sinks []*Sink, want []int64, timeout time.Duration) time.Duration {
@@ -283,6 +356,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 		defer nc.stop()
 		rc.LogStore = store
 	}
+	rc.PProf = r.tracing(rel, run)
 	p, err := StartRelay(rel, &rc, dir, r.ServerCPUs, r.ServerProcs, r.RelayEnv)
 	if err != nil {
 		return rr, err
@@ -294,7 +368,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	var cpu cpuWindow
 	res, err := RunLoad(ctx, LoadConfig{Addr: rc.Bind, Target: "/write?db=" + benchDB, Conns: sc.Conns,
 		Bodies: bodies, Gzip: sc.Gzip, Warmup: r.Warmup, Duration: r.window(sc),
-		OnWindow: cpu.hook(pid, r.perf(sc, rel, run, pid))})
+		OnWindow: cpu.hook(pid, both(r.perf(sc, rel, run, pid), r.trace(sc, rel, run, rc.Bind)))})
 	if err != nil {
 		sampler.Stop()
 		return rr, err

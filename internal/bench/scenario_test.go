@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -134,10 +135,11 @@ func TestNewScenariosDeliver(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build influxgate: %v\n%s", err, out)
 	}
+	traces := t.TempDir()
 	r := &Runner{Relays: []Relay{{Name: "influxgate", Kind: KindInfluxgate, Path: bin},
 		{Name: "influx-proxy", Kind: KindInfluxProxy, Path: "/nonexistent/influx-proxy"}},
 		WorkDir: t.TempDir(), Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond,
-		Runs: 1, DrainTimeout: 30 * time.Second, NoCeiling: true}
+		Runs: 1, DrainTimeout: 30 * time.Second, NoCeiling: true, TraceDir: traces}
 	for _, name := range []string{"single-line", "shards"} {
 		sc, _ := FindScenarios(name, false)
 		results := r.Run(context.Background(), sc[0])
@@ -163,6 +165,11 @@ func TestNewScenariosDeliver(t *testing.T) {
 		if delivered < 2*run.Load.TotalLines {
 			t.Errorf("%s: sinks got %d lines in all, want at least 2 × %d", name, delivered, run.Load.TotalLines)
 		}
+		// -trace: an execution trace of influxgate over the window.
+		data, err := os.ReadFile(filepath.Join(traces, name+"-influxgate.trace"))
+		if err != nil || len(data) < 1024 || !bytes.HasPrefix(data, []byte("go 1.")) {
+			t.Errorf("%s: no execution trace of influxgate (%v, %d bytes, starts %q)", name, err, len(data), data[:min(len(data), 16)])
+		}
 		peer := results[1]
 		switch name {
 		case "shards":
@@ -175,6 +182,9 @@ func TestNewScenariosDeliver(t *testing.T) {
 				t.Errorf("%s: a missing peer binary gave no error", name)
 			}
 		}
+	}
+	if peers, _ := filepath.Glob(filepath.Join(traces, "*influx-proxy*")); len(peers) != 0 {
+		t.Errorf("traces of a peer, which serves no Go profiler: %v", peers)
 	}
 }
 
