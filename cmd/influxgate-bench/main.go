@@ -6,6 +6,8 @@
 //	influxgate-bench -scenario large,small,single-line -pin 1 \
 //	    -relay influxdb-relay=/path/to/influxdb-relay -relay influx-proxy=/path/to/influx-proxy \
 //	    -relay inmate=/path/to/inmate -markdown side-by-side.md
+//	influxgate-bench -scenario large -runs 1 -pin 1 -trace /tmp/trace
+//	influxgate-bench trace-states /tmp/trace/large-influxgate.trace
 package main
 
 import (
@@ -26,6 +28,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "sink" {
 		os.Exit(runSink(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "trace-states" {
+		os.Exit(runTraceStates(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -48,6 +53,35 @@ func runSink(args []string) int {
 	if err := bench.ServeSink(ctx, *addr, *addrFile); err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)
 		return 1
+	}
+	return 0
+}
+
+// runTraceStates is the "trace-states" subcommand: where influxgate's
+// goroutines spent an execution trace taken with -trace, by kind of
+// goroutine and state.
+func runTraceStates(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: influxgate-bench trace-states FILE.trace...")
+		return 2
+	}
+	for i, path := range args {
+		f, err := os.Open(path)
+		if err != nil {
+			fmt.Fprintln(stderr, "trace-states:", err)
+			return 1
+		}
+		ts, err := bench.ReadTraceStates(f, bench.RelayTraceClasses)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "trace-states: %s: %v\n", path, err)
+			return 1
+		}
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "== %s\n", path)
+		bench.WriteTraceStates(stdout, ts)
 	}
 	return 0
 }

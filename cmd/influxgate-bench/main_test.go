@@ -37,6 +37,17 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
+func TestTraceStatesArguments(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := runTraceStates(nil, &out, &errs); code != 2 || errs.Len() == 0 {
+		t.Errorf("no file: exit %d, %q", code, errs.String())
+	}
+	errs.Reset()
+	if code := runTraceStates([]string{"main_test.go"}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "main_test.go") {
+		t.Errorf("not a trace: exit %d, %q", code, errs.String())
+	}
+}
+
 func TestEnvFlags(t *testing.T) {
 	var e envFlags
 	if err := e.Set("GOGC=50"); err != nil {
