@@ -3,9 +3,14 @@ package ingest
 import (
 	"bytes"
 	stdgzip "compress/gzip"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync/atomic"
 	"testing"
 )
 
@@ -73,4 +78,50 @@ func stdlibGzipError(body []byte) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// With one P, a handler inflating a large body must let a goroutine that
+// became ready meanwhile (a backend's answer, in the relay) run long before
+// it is done: readBodyAs yields every yieldEvery bytes. Here another
+// goroutine counts its turns while 8 MiB are inflated: about one per
+// yield (256). Without the yields it would get a turn only at the
+// runtime's preemption, every 10 ms: a few turns, some 16 under the race
+// detector.
+func TestReadingALargeBodyLetsOthersRun(t *testing.T) {
+	var lines bytes.Buffer
+	for i := 0; lines.Len() < 8<<20; i++ {
+		fmt.Fprintf(&lines, "cpu,host=server%d,region=eu usage_user=%d.5,usage_system=%di %d\n", i%1000, i, i, 1700000000000000000+i)
+	}
+	var gz bytes.Buffer
+	zw := stdgzip.NewWriter(&gz)
+	zw.Write(lines.Bytes())
+	zw.Close()
+
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	req := httptest.NewRequest(http.MethodPost, "/write?db=db", bytes.NewReader(gz.Bytes()))
+	req.ContentLength = -1 // read it as it comes, as a chunked body
+	l := NewBudget(1<<30, nil).lease(context.Background())
+	defer l.close()
+	var done atomic.Bool
+	turns := make(chan int, 1)
+	go func() { // ready now; it runs whenever the P is free
+		n := 0
+		for !done.Load() {
+			n++
+			runtime.Gosched()
+		}
+		turns <- n
+	}()
+	buf, err := readBodyAs(req, true, 1<<30, &l)
+	done.Store(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer freeBuffer(buf)
+	if len(buf.b) != lines.Len() {
+		t.Fatalf("read %d bytes, want %d", len(buf.b), lines.Len())
+	}
+	if n := <-turns; n < 64 {
+		t.Errorf("another goroutine got %d turns while %d bytes were inflated; want one every %d bytes or so", n, len(buf.b), yieldEvery)
+	}
 }
