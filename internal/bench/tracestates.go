@@ -17,7 +17,7 @@ import (
 // go tool trace shows one goroutine or one stack at a time; the question
 // for a relay on one core is where a request's time goes across the
 // goroutines that serve it (handler, log writer, delivery worker, backend
-// connection), so TraceStates sums each state's time per kind of
+// connection), so ReadTraceStates sums each state's time per kind of
 // goroutine. It reads the trace with golang.org/x/exp/trace, the Go
 // team's parser of the runtime's format.
 
@@ -129,7 +129,7 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 		if g.class < 0 {
 			g.class = classify(stack, classes)
 		}
-		if g.known {
+		if g.known && g.state != "" {
 			g.states[g.state] += time.Duration(ev.Time() - g.since)
 		}
 		g.since, g.known = ev.Time(), true
@@ -137,6 +137,9 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 	}
 	out := TraceStates{Window: time.Duration(last - first)}
 	for _, g := range gs {
+		if g.known && g.state != "" { // the state it was in when the trace ended
+			g.states[g.state] += time.Duration(last - g.since)
+		}
 		if g.class < 0 {
 			g.class = other
 		}
@@ -173,9 +176,11 @@ func classify(stack trace.Stack, classes []TraceClass) int {
 	return len(classes)
 }
 
-// stateName names the state a goroutine enters.
+// stateName names the state a goroutine enters; "" for none (it ended).
 func stateName(from, to trace.GoState, stack trace.Stack) string {
 	switch to {
+	case trace.GoNotExist, trace.GoUndetermined:
+		return ""
 	case trace.GoRunning:
 		return "running"
 	case trace.GoRunnable:
@@ -221,6 +226,9 @@ func WriteTraceStates(w io.Writer, ts TraceStates) {
 		var total time.Duration
 		for _, d := range c.States {
 			total += d
+		}
+		if total == 0 {
+			continue
 		}
 		fmt.Fprintf(w, "\n%s (%d goroutines)\n", c.Name, c.Goroutines)
 		for _, k := range c.Sorted() {
