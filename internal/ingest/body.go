@@ -65,11 +65,11 @@ func freeBuffer(p *buffer) {
 // yieldEvery is how many body bytes a handler reads between yields of the
 // P. Inflating a large body takes milliseconds of CPU without a blocking
 // call, and reading a plain one blocks only when the client lags behind
-// the copying. With influxgate on one core (GOMAXPROCS=1)
-// the run queue is first in, first out, and a backend's answer that
-// arrives meanwhile waits behind every such handler; the writes it answers
-// wait with it, and so do the backend's next records, which its worker
-// sends only after that answer. An execution trace of the gzip benchmark
+// the copying. With influxgate on one core (GOMAXPROCS=1) the run queue is
+// first in, first out, and a backend's answer that arrives meanwhile waits
+// behind every such handler; the writes it answers wait with it, and so do
+// the backend's next records, which its worker sends only after that
+// answer. An execution trace of the gzip benchmark
 // had the backend answer readers ready but waiting for the P 52% of their
 // time; yielding every 32 KiB cut that to 13% and raised gzip throughput by
 // 3-22% (median 8%) in six A/B pairs (docs/performance.md). A yield with
