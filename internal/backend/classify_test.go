@@ -97,6 +97,13 @@ func TestRetryAfterDate(t *testing.T) {
 	if d := retryAfter(h); d < 80*time.Second || d > 91*time.Second {
 		t.Errorf("retryAfter(date 90s ahead) = %v", d)
 	}
+	// More seconds than a Duration holds: the longest wait, never a
+	// negative one (the fuzzer found 12000000000000 wrapping around).
+	for _, v := range []string{"12000000000000", "99999999999999999999999"} {
+		if d := retryAfter(http.Header{"Retry-After": {v}}); d < 290*365*24*time.Hour {
+			t.Errorf("retryAfter(%s) = %v, want the longest", v, d)
+		}
+	}
 	if d := retryAfter(http.Header{"Retry-After": {"soon"}}); d != 0 {
 		t.Errorf("retryAfter(garbage) = %v", d)
 	}
