@@ -126,8 +126,12 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 			g = &goState{class: -1, states: make(map[string]time.Duration)}
 			gs[id] = g
 		}
-		if g.class < 0 {
-			g.class = classify(stack, classes)
+		if g.class < 0 || g.class == other {
+			// A goroutine belongs to a class as soon as any of its stacks
+			// shows the class's function; until then it is "other".
+			if c := classify(stack, classes); c >= 0 {
+				g.class = c
+			}
 		}
 		if g.known && g.state != "" {
 			g.states[g.state] += time.Duration(ev.Time() - g.since)
@@ -153,12 +157,9 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 	return out, nil
 }
 
-// classify returns the index of the first class on stack, or -1 when the
-// stack is empty (the class may show on a later one), or len(classes).
+// classify returns the index of the first class on stack, len(classes)
+// when none is, or -1 when the stack has no frames.
 func classify(stack trace.Stack, classes []TraceClass) int {
-	if stack == trace.NoStack {
-		return -1
-	}
 	var funcs []string
 	for f := range stack.Frames() {
 		funcs = append(funcs, f.Func)
