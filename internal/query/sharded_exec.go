@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 
@@ -19,10 +18,6 @@ import (
 
 // Running planned statements: reads on one or several shards, changes
 // through the shards' logs.
-
-// maxStrayValues bounds the shard-tag values one shard may hold in
-// excess during a rebalance for a statement that must leave them out.
-const maxStrayValues = 10000
 
 // runRead runs a read statement on its shards and merges their answers.
 func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planner, sp *stmtPlan, f *format, bud *budget, used *[]string) (*answer, error) {
@@ -39,61 +34,53 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 		// pushed down, aggregates in parts) are for merges.
 		send = sp.stmt
 	}
-	texts := make([]string, len(shards))
-	for j := range shards {
-		texts[j] = send.String()
-	}
+	var strays *strayCheck
 	if sp.strays == straysExclude && len(shards) > 1 {
-		for j, pos := range shards {
-			cond, err := h.strayCondition(ctx, r, p, sp, pos, bud)
-			if err != nil {
-				return nil, err
-			}
-			if cond != nil {
-				sel := send.(*influxql.SelectStatement).Clone()
-				if sel.Condition != nil {
-					cond = &influxql.BinaryExpr{Op: influxql.AND, LHS: &influxql.ParenExpr{Expr: sel.Condition}, RHS: cond}
-				}
-				sel.Condition = cond
-				texts[j] = sel.String()
-			}
-		}
-	}
-	parts := make([]part, len(shards))
-	errs := make([]error, len(shards))
-	backends := make([]string, len(shards))
-	versions := make([]string, len(shards))
-	var wg sync.WaitGroup
-	for j, pos := range shards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, name, err := h.fetch(ctx, r, pos, anyCands, readForm(r, texts[j], f.epoch), bud)
-			backends[j] = name
-			if err != nil {
-				errs[j] = err
-				return
-			}
-			versions[j] = resp.version
-			res := &result{}
-			if len(resp.Results) > 0 {
-				res = resp.Results[0]
-			}
-			if resp.Err != "" && res.Err == "" {
-				res.Err = resp.Err
-			}
-			parts[j] = part{shard: h.shards[pos].shard, res: res}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+		var err error
+		if strays, err = h.findStrays(ctx, r, p, sp, shards, bud); err != nil {
 			return nil, err
 		}
 	}
+	var resps []*response
+	var backends []string
+	for attempt := 1; ; attempt++ {
+		texts := make([]string, len(shards))
+		for j := range shards {
+			texts[j] = strays.statement(j, send)
+		}
+		mark := bud.left.Load()
+		var err error
+		if resps, backends, err = h.fetchShards(ctx, r, shards, anyCands, texts, f.epoch, bud); err != nil {
+			return nil, err
+		}
+		grown, err := strays.recheck(resps)
+		if err != nil {
+			return nil, err
+		}
+		if grown == "" {
+			break
+		}
+		if attempt == strayAttempts {
+			return nil, &clientError{status: http.StatusServiceUnavailable, header: http.Header{"Retry-After": {"1"}},
+				msg: fmt.Sprintf("during a rebalance, shard %s received points of keys it does not serve while this statement ran, %d times: retry", grown, attempt)}
+		}
+		// The attempt's answers are dropped: their bytes no longer count
+		// against the merge's bound.
+		bud.left.Store(mark)
+	}
 	*used = append(*used, backends...)
-	for _, v := range versions {
-		f.backendVersion(v)
+	parts := make([]part, len(shards))
+	for j, pos := range shards {
+		resp := resps[j]
+		f.backendVersion(resp.version)
+		res := &result{}
+		if len(resp.Results) > 0 {
+			res = resp.Results[0]
+		}
+		if resp.Err != "" && res.Err == "" {
+			res.Err = resp.Err
+		}
+		parts[j] = part{shard: h.shards[pos].shard, res: res}
 	}
 	a := &answer{style: sp.style, times: sp.times, loc: sp.loc}
 	if len(parts) == 1 {
@@ -123,6 +110,29 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 	}
 	a.res = res
 	return a, nil
+}
+
+// fetchShards runs texts[j] on shard shards[j], all at once, and returns
+// their answers and the backends that gave them.
+func (h *ShardedHandler) fetchShards(ctx context.Context, r *http.Request, shards []int, anyCands []*target, texts []string, epoch string, bud *budget) ([]*response, []string, error) {
+	resps := make([]*response, len(shards))
+	errs := make([]error, len(shards))
+	backends := make([]string, len(shards))
+	var wg sync.WaitGroup
+	for j, pos := range shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resps[j], backends[j], errs[j] = h.fetch(ctx, r, pos, anyCands, readForm(r, texts[j], epoch), bud)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return resps, backends, nil
 }
 
 // fetch runs a form on a caught-up backend of one shard (falling back as
@@ -190,99 +200,6 @@ func (h *ShardedHandler) fetch(ctx context.Context, r *http.Request, pos int, ca
 	}
 	resp.version = a.resp.Header.Get("X-Influxdb-Version")
 	return resp, name, nil
-}
-
-// strayCondition returns the condition that leaves out, on one shard,
-// the shard-tag values of the statement's measurements that the shard
-// holds but does not serve during a rebalance ("K" != 'v' ...), or nil.
-// It asks the shard for the values it holds (SHOW TAG VALUES).
-func (h *ShardedHandler) strayCondition(ctx context.Context, r *http.Request, p *planner, sp *stmtPlan, pos int, bud *budget) (influxql.Expr, error) {
-	name := h.shards[pos].shard
-	sources := sp.sources
-	db := sp.db
-	var ms []string
-	regex := false
-	for _, m := range sources.Measurements() {
-		if m.Regex != nil {
-			regex = true
-			continue
-		}
-		ms = append(ms, m.Name)
-	}
-	show := &influxql.ShowTagValuesStatement{Database: db, Sources: sources, Op: influxql.EQ,
-		TagKeyExpr: &influxql.StringLiteral{Val: p.tag}}
-	q := show.String()
-	if regex {
-		for _, m := range sources.Measurements() {
-			if m.Regex != nil {
-				q += "; " + (&influxql.ShowMeasurementsStatement{Database: db, Source: &influxql.Measurement{Regex: m.Regex}}).String()
-			}
-		}
-	}
-	form := readForm(r, q, "")
-	form.Del("db")
-	resp, _, err := h.fetch(ctx, r, pos, nil, form, bud)
-	if err != nil {
-		return nil, err
-	}
-	values := map[string][]string{} // measurement → values held
-	for _, res := range resp.Results {
-		if res.Err != "" {
-			return nil, &clientError{status: http.StatusServiceUnavailable,
-				msg: fmt.Sprintf("shard %s: finding the keys it holds during the rebalance: %s", name, res.Err)}
-		}
-		for _, s := range res.Series {
-			for _, row := range s.Values {
-				switch {
-				case len(row) == 2 && len(s.Columns) == 2 && s.Columns[1] == "value":
-					v, _ := row[1].(string)
-					values[s.Name] = append(values[s.Name], v)
-				case len(row) == 1:
-					if m, ok := row[0].(string); ok {
-						ms = append(ms, m)
-					}
-				}
-			}
-		}
-	}
-	for m := range values {
-		ms = append(ms, m)
-	}
-	slices.Sort(ms)
-	ms = slices.Compact(ms)
-	var strays []string
-	for i, m := range ms {
-		var st []string
-		for _, v := range append(values[m], "") {
-			if p.route.Strays(name, p.set.Key(db, m, v)) {
-				st = append(st, v)
-			}
-		}
-		slices.Sort(st)
-		st = slices.Compact(st)
-		if i > 0 && !slices.Equal(st, strays) {
-			return nil, refuse("during a rebalance, shard %s holds copies of different %s values for the measurements of this statement (%s, %s): query one measurement at a time, or retry when influxgate rebalance has finished",
-				name, quoteIdent(p.tag), ms[0], m)
-		}
-		strays = st
-	}
-	if len(strays) > maxStrayValues {
-		return nil, refuse("during a rebalance, shard %s holds %d %s values in motion for this statement: pin one shard with WHERE %s = '...', or retry when influxgate rebalance has finished",
-			name, len(strays), quoteIdent(p.tag), quoteIdent(p.tag))
-	}
-	var cond influxql.Expr
-	for _, v := range strays {
-		ne := &influxql.BinaryExpr{Op: influxql.NEQ, LHS: &influxql.VarRef{Val: p.tag, Type: influxql.Tag}, RHS: &influxql.StringLiteral{Val: v}}
-		if cond == nil {
-			cond = ne
-		} else {
-			cond = &influxql.BinaryExpr{Op: influxql.AND, LHS: cond, RHS: ne}
-		}
-	}
-	if cond != nil {
-		cond = &influxql.ParenExpr{Expr: cond}
-	}
-	return cond, nil
 }
 
 // runChange logs one statement of a multi-statement request on its
