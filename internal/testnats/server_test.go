@@ -19,23 +19,27 @@ func TestClusterSurvivesOneServer(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "t", Subjects: []string{"t"}, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
 	c.Servers[0].Kill(t)
 	// The stream may have lost its leader: a publish succeeds again once
-	// the two others elected one (seconds).
+	// the two others elected one (seconds). A publish that reached the
+	// killed leader gets no answer at all and waits out its context, so
+	// each try has its own short one.
 	for i := range 10 {
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for {
-			_, err := js.Publish(ctx, "t", []byte{byte(i)}, jetstream.WithMsgID(fmt.Sprint(i)))
+			try, cancelTry := context.WithTimeout(ctx, 2*time.Second)
+			_, err := js.Publish(try, "t", []byte{byte(i)}, jetstream.WithMsgID(fmt.Sprint(i)))
+			cancelTry()
 			if err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("publish with one server down: %v", err)
+				t.Fatalf("publish %d with one server down: %v", i, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
