@@ -93,8 +93,8 @@ func tsOf(pt string) int64 {
 	return ts
 }
 
-// (d) reject: new writes get 503 while a backend is at its cap; nothing
-// acknowledged is ever dropped.
+// (d) reject: new writes get 503 with Retry-After while a backend is at
+// its cap; nothing acknowledged is ever dropped.
 func TestOverflowReject(t *testing.T) {
 	t.Parallel()
 	a, b := twoBackends(t, "db")
@@ -113,6 +113,9 @@ func TestOverflowReject(t *testing.T) {
 			refused++
 			if !strings.Contains(r.errText(), `backlog of backend "b" is full`) {
 				t.Errorf("503 body: %s", r.Body)
+			}
+			if r.Header.Get("Retry-After") == "" {
+				t.Errorf("503 for a full backlog without Retry-After: %v", r.Header)
 			}
 		default:
 			t.Fatalf("write %d: %d %s", i, r.Status, r.Body)

@@ -162,6 +162,9 @@ func TestNoCaughtUpBackendAnswers503(t *testing.T) {
 	for {
 		r := g.query(t, "GET", url.Values{"q": {"SHOW DATABASES"}})
 		if r.Status == 503 && strings.Contains(r.errText(), "no backend is caught up") {
+			if r.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After: %v", r.Header)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

@@ -76,9 +76,21 @@ func Write(w http.ResponseWriter, status int, msg string) {
 	WriteBody(w, status, Body(msg))
 }
 
+// RetryAfter is the Retry-After, in seconds, that WriteBody adds to a 503
+// or 429 unless the caller set one. influxgate answers 503 for refusals
+// that pass in seconds (a full backlog under overflow = "reject", the
+// write memory budget, a log that takes no appends, a moment without a
+// caught-up backend), and a client that honours the header comes back then,
+// neither at once nor after a long backoff of its own.
+const RetryAfter = "1"
+
 // WriteBody answers with an error body already rendered (a backend's, say);
-// X-Influxdb-Error carries its message.
+// X-Influxdb-Error carries its message. A 503 or 429 carries Retry-After.
 func WriteBody(w http.ResponseWriter, status int, body []byte) {
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) &&
+		w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", RetryAfter)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Influxdb-Error", Header(Text(body)))
 	w.WriteHeader(status)

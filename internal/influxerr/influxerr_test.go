@@ -45,3 +45,26 @@ func TestWrite(t *testing.T) {
 		t.Errorf("body = %q", b)
 	}
 }
+
+func TestOverloadAnswersCarryRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		set    string // Retry-After the caller set first
+		want   string
+	}{
+		{503, "", RetryAfter},
+		{429, "", RetryAfter},
+		{503, "7", "7"},
+		{400, "", ""},
+		{500, "", ""},
+	} {
+		rec := httptest.NewRecorder()
+		if c.set != "" {
+			rec.Header().Set("Retry-After", c.set)
+		}
+		WriteBody(rec, c.status, Body("x"))
+		if got := rec.Header().Get("Retry-After"); got != c.want {
+			t.Errorf("status %d, caller's %q: Retry-After %q, want %q", c.status, c.set, got, c.want)
+		}
+	}
+}

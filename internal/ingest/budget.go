@@ -43,10 +43,6 @@ type Budget struct {
 // against a less busy node behind a load balancer instead of queueing here.
 const DefaultBudgetWait = time.Second
 
-// RetryAfter is the Retry-After (in seconds) of a write refused because the
-// budget is exhausted.
-const RetryAfter = "1"
-
 // Refusals of a reservation.
 var (
 	// errBudgetBusy: the reservation was not had within the wait.

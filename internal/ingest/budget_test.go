@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/influxgate/influxgate/internal/influxerr"
 	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/relay"
 )
@@ -134,7 +135,7 @@ func TestBudgetBoundsConcurrentGzipBombs(t *testing.T) {
 			accepted++
 		case http.StatusServiceUnavailable:
 			var e struct{ Error string }
-			if a.Header().Get("Retry-After") != RetryAfter || json.Unmarshal(a.Body.Bytes(), &e) != nil ||
+			if a.Header().Get("Retry-After") != influxerr.RetryAfter || json.Unmarshal(a.Body.Bytes(), &e) != nil ||
 				!strings.HasPrefix(e.Error, "write memory budget exhausted") || a.Header().Get("X-Influxdb-Error") != e.Error {
 				t.Errorf("request %d: 503 without Retry-After or InfluxDB's error shape: %v %q", i, a.Header(), a.Body.Bytes())
 			}

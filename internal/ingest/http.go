@@ -200,7 +200,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 
 // failRead answers a request whose body could not be read, stamped or
 // reserved: 413 over a limit (with Connection: close, as InfluxDB), 503
-// with Retry-After when the write memory budget is exhausted, 400 with
+// (with influxerr's Retry-After) when the write memory budget is exhausted, 400 with
 // the reader's text (a bad gzip stream) otherwise.
 func (h *Handler) failRead(w http.ResponseWriter, endpoint string, err error) {
 	switch {
@@ -212,7 +212,6 @@ func (h *Handler) failRead(w http.ResponseWriter, endpoint string, err error) {
 		h.fail(w, endpoint, http.StatusRequestEntityTooLarge, errTooLarge.Error())
 	case errors.Is(err, errBudgetBusy):
 		h.opts.Metrics.refused("busy")
-		w.Header().Set("Retry-After", RetryAfter)
 		h.fail(w, endpoint, http.StatusServiceUnavailable, fmt.Sprintf(
 			"write memory budget exhausted: the writes in flight hold all of write-memory-budget-mb (%d MB); retry later",
 			h.opts.Budget.Limit()>>20))
