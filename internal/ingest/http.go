@@ -200,8 +200,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 
 // failRead answers a request whose body could not be read, stamped or
 // reserved: 413 over a limit (with Connection: close, as InfluxDB), 503
-// (with influxerr's Retry-After) when the write memory budget is exhausted, 400 with
-// the reader's text (a bad gzip stream) otherwise.
+// (with influxerr's Retry-After) when the write memory budget is
+// exhausted, 400 with the reader's text (a bad gzip stream) otherwise.
 func (h *Handler) failRead(w http.ResponseWriter, endpoint string, err error) {
 	switch {
 	case errors.Is(err, errTooLarge), errors.Is(err, errOverBudget):
