@@ -215,7 +215,6 @@ func (h *ShardedHandler) writeError(w http.ResponseWriter, err error, start time
 		_, _ = w.Write(ce.body)
 		h.opts.Metrics.observe("query", "read", ce.status, ce.backend, start)
 	case errors.As(err, &ce):
-		copyHeader(w.Header(), ce.header) // Retry-After
 		fail(w, h.opts.Metrics, "query", ce.status, ce.msg, start)
 	case errors.As(err, &re):
 		fail(w, h.opts.Metrics, "query", http.StatusBadRequest, re.Msg, start)

@@ -61,7 +61,7 @@ func (h *ShardedHandler) runRead(ctx context.Context, r *http.Request, p *planne
 			break
 		}
 		if attempt == strayAttempts {
-			return nil, &clientError{status: http.StatusServiceUnavailable, header: http.Header{"Retry-After": {"1"}},
+			return nil, &clientError{status: http.StatusServiceUnavailable,
 				msg: fmt.Sprintf("during a rebalance, shard %s received points of keys it does not serve while this statement ran, %d times: retry", grown, attempt)}
 		}
 		// The attempt's answers are dropped: their bytes no longer count
