@@ -22,6 +22,15 @@ const (
 	// time. A bound in messages, not bytes: a pull bounded in bytes stalls
 	// on a record larger than the bound.
 	pullMessages = 128
+	// pullHeartbeat is how often the server confirms an idle pull. A pull
+	// can be lost: one sent right after its consumer was created (a
+	// reader's first) can reach a server that has not learnt of the
+	// consumer yet and be answered "no responders", which the client
+	// library ignores. Nothing arrives after that until two heartbeats are
+	// missed and the library recreates the consumer; with its default of
+	// 5 s a backend would receive nothing for 10 s, which is longer than
+	// a write waits for its answer.
+	pullHeartbeat = time.Second
 )
 
 // Reader reads the stream in order from a sequence with an ordered
@@ -58,7 +67,7 @@ func (r *Reader) start() error {
 	if err != nil {
 		return fmt.Errorf("read stream %s from %d: %w", r.l.stream, r.next, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(pullMessages))
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullMessages), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("read stream %s from %d: %w", r.l.stream, r.next, err)
 	}
