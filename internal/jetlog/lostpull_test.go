@@ -2,6 +2,8 @@ package jetlog
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxgate/influxgate/internal/record"
 	"github.com/influxgate/influxgate/internal/testnats"
 )
 
@@ -126,4 +129,37 @@ func TestReaderGetsPastALostPull(t *testing.T) {
 		t.Fatalf("the proxy dropped %d pulls, want 1: the test did not lose the reader's pull", proxy.dropped.Load())
 	}
 	t.Logf("record read %v after the pull was lost", time.Since(start).Round(time.Millisecond))
+}
+
+// A drain whose fetch was lost fetches again; it neither stops early nor
+// deletes records it did not hand over.
+func TestDrainGetsPastALostFetch(t *testing.T) {
+	nc := testnats.Start(t, testnats.Options{Servers: 1})
+	proxy := newLostPullProxy(t, nc.URLs()[0])
+	l := openLog(t, storeConfig([]string{proxy.addr}, 1), "a", "http")
+	store := l.DeadLetters("b")
+	for i := range 3 {
+		rec := &record.Record{Kind: record.KindWrite, DB: "db", Lines: 1, Body: fmt.Appendf(nil, "m v=%d %d\n", i, i)}
+		if err := store.Add(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.armed.Store(true)
+	var got [][]byte
+	n, err := store.Drain(func(r *record.Record) error {
+		got = append(got, r.Body)
+		return nil
+	})
+	if proxy.dropped.Load() != 1 {
+		t.Fatalf("the proxy dropped %d pulls, want 1: the test did not lose the drain's fetch", proxy.dropped.Load())
+	}
+	if err != nil || n != 3 {
+		t.Fatalf("drained %d records (%v), want 3", n, err)
+	}
+	if want := []byte("m v=0 0\nm v=1 1\nm v=2 2\n"); !bytes.Equal(bytes.Join(got, nil), want) {
+		t.Errorf("drained %q, want %q", bytes.Join(got, nil), want)
+	}
+	if left, err := store.Open(); err != nil || left != 0 {
+		t.Errorf("%d dead letters left after the drain (%v), want 0", left, err)
+	}
 }
