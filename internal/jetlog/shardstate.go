@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/influxgate/influxgate/internal/shard"
@@ -174,37 +173,17 @@ func (s *ShardStore) MovedKeys() (done, cleared map[string]bool, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the moved keys in %s: %w", subject, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
-	cancel()
+	handed, err := readSubject(st, subject, 1024, last.Sequence, func(_ uint64, data []byte) error {
+		shard.DecodeKeys(data, done, cleared)
+		return nil
+	})
+	if err == nil && handed < last.Sequence {
+		err = fmt.Errorf("the stream ended before its last event (%d)", last.Sequence)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the moved keys in %s: %w", subject, err)
 	}
-	for {
-		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(opTimeout))
-		if err != nil {
-			return nil, nil, fmt.Errorf("read the moved keys in %s: %w", subject, err)
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			meta, err := msg.Metadata()
-			if err != nil {
-				return nil, nil, err
-			}
-			shard.DecodeKeys(msg.Data(), done, cleared)
-			if meta.Sequence.Stream >= last.Sequence {
-				return done, cleared, nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, fmt.Errorf("read the moved keys in %s: %w", subject, err)
-		}
-		if got == 0 {
-			return nil, nil, fmt.Errorf("read the moved keys in %s: the stream ended before its last event (%d)", subject, last.Sequence)
-		}
-	}
+	return done, cleared, nil
 }
 
 // AddKey publishes the event under the rebalance in progress.
