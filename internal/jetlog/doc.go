@@ -37,15 +37,19 @@
 //     timestamps are fixed).
 //   - The deliverer reads the stream with an ordered consumer from its
 //     cursor: an ephemeral consumer that the client recreates from the last
-//     sequence it received whenever the server it lived on goes away. Only
-//     the lease holder reads, so a standby node costs the servers nothing.
+//     sequence it received whenever the server it lived on goes away, or
+//     when two of its one-second heartbeats are missed (a pull lost right
+//     after the consumer was created; reader.go). Only the lease holder
+//     reads, so a standby node costs the servers nothing.
 //   - Verdicts (what a backend said about each record) and the deliverer's
 //     state (live, replaying, down; its cursor) go to the other nodes on core
 //     NATS subjects: the node that appended a write answers its client by
 //     the consistency level from the deliverer's verdicts, and /health, the
 //     live set and query routing are the same on every node. At most once
 //     is enough: a lost verdict only makes a consistency=one/quorum/all
-//     write time out although it was delivered.
+//     write time out although it was delivered, or an "any" write that
+//     another backend refused be answered with that refusal when the
+//     write timeout passes; either way the write is stored and delivered.
 //   - A sharded listener's placement and rebalance state (shard.Store) is
 //     in the bucket <prefix>_shard and the stream <prefix>_rebalance
 //     (shardstate.go), and each node reports there every second which state
