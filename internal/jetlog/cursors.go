@@ -35,24 +35,32 @@ var (
 
 // openCursors reads every stored cursor of a relay once, so that a bucket
 // that cannot be read stops the start (rather than starting every backend
-// at the head of the log) and unreadable values are known (Damaged).
+// at the head of the log) and unreadable values are known (Damaged). Like
+// opening the buckets, it is tried for startBudget: a node that starts
+// while the bucket elects a new leader (a NATS server was just lost)
+// waits for it rather than fail.
 func openCursors(c *Conn, relayKey string) (*Cursors, error) {
 	cs := &Cursors{c: c, prefix: relayKey + ".", damaged: make(map[string]error)}
 	var names []string
-	err := answered(func(ctx context.Context) (err error) {
+	err := retry("read the cursors of "+relayKey, func(ctx context.Context) (err error) {
 		names, err = cs.names(ctx)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the cursors of %s: %w", relayKey, err)
+		return nil, err
 	}
 	for _, n := range names {
-		if _, _, err := cs.load(n); err != nil {
+		err := retry("read the cursor of "+n, func(context.Context) error {
+			_, _, err := cs.load(n)
 			var bad *badCursor
-			if !errors.As(err, &bad) {
-				return nil, fmt.Errorf("read the cursor of %s: %w", n, err)
+			if errors.As(err, &bad) {
+				cs.damaged[n] = err
+				return nil
 			}
-			cs.damaged[n] = err
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return cs, nil

@@ -119,9 +119,7 @@ func Open(c *Conn, name string) (*Log, error) {
 		return nil, err
 	}
 	var err error
-	ctx, cancel := context.WithTimeout(context.Background(), 4*opTimeout)
-	defer cancel()
-	if err = l.refresh(ctx); err != nil {
+	if err = retry("open the log", l.refresh); err != nil {
 		return nil, err
 	}
 	if l.cursors, err = openCursors(c, key); err != nil {

@@ -296,3 +296,47 @@ func TestReadWaitsForARecordTheLogKnows(t *testing.T) {
 		t.Fatalf("%d of 50 reads right after an append returned nothing", empty)
 	}
 }
+
+// A node that starts while the cursor bucket has no quorum (two servers of
+// three just lost) waits for it, as it waits for the buckets themselves,
+// rather than fail its start after one request's timeout.
+func TestCursorsAreReadOnceTheBucketHasAQuorumAgain(t *testing.T) {
+	nc := testnats.Start(t, testnats.Options{Servers: 3})
+	cfg := storeConfig(nc.URLs(), 3)
+	a := openLog(t, cfg, "a", "h")
+	if err := a.cursors.Store("b1", 4); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Connect(cfg, "b", slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nc.Servers[1].Kill(t)
+	nc.Servers[2].Kill(t)
+	type opened struct {
+		cs  *Cursors
+		err error
+	}
+	done := make(chan opened, 1)
+	start := time.Now()
+	go func() {
+		cs, err := openCursors(c, "h")
+		done <- opened{cs, err}
+	}()
+	select {
+	case o := <-done:
+		t.Fatalf("cursors opened without a quorum after %v: %v", time.Since(start).Round(time.Millisecond), o.err)
+	case <-time.After(2*opTimeout + time.Second):
+	}
+	nc.Servers[1].Restart(t)
+	nc.Servers[2].Restart(t)
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("cursors after the quorum came back (%v after the start): %v", time.Since(start).Round(time.Millisecond), o.err)
+	}
+	if v, ok := o.cs.Load("b1"); !ok || v != 4 {
+		t.Fatalf("Load = %d %v, want 4", v, ok)
+	}
+	t.Logf("cursors read %v after the start", time.Since(start).Round(time.Millisecond))
+}
