@@ -118,7 +118,11 @@ func TestBadInputGetsInfluxDBsAnswer(t *testing.T) {
 		{"plain body sent as gzip", "POST", "/write?db=db", "cpu v=1 and more bytes", []string{"Content-Encoding", "gzip"}, 400, "gzip: invalid header"},
 		{"truncated gzip", "POST", "/write?db=db", gzipped(t, "cpu v=1 1\n")[:15], []string{"Content-Encoding", "gzip"}, 400, "unexpected EOF"},
 		{"unstampable line", "POST", "/write?db=db", "odd s=\"x\"\\\n", nil, 400,
-			"unable to stamp 1 line(s) without a timestamp: a string field followed by a trailing backslash; send these lines with a timestamp"},
+			"unable to stamp 1 line(s) without a timestamp: no timestamp can be added without changing them (a string field followed by a trailing backslash, or a newline inside the line); send these lines with a timestamp"},
+		// real influxd answers 204 and stamps it itself; a stamp before its
+		// '\n' makes it "point is invalid"
+		{"unstampable line with a newline of its own", "POST", "/write?db=db", " =\" 0=\"\" \n0", nil, 400,
+			"unable to stamp 1 line(s) without a timestamp: no timestamp can be added without changing them (a string field followed by a trailing backslash, or a newline inside the line); send these lines with a timestamp"},
 	}
 	for _, c := range cases {
 		r := do(t, c.method, g.url+c.path, c.body, c.hdr...)

@@ -157,7 +157,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 		// would change its stored value; forwarding it unstamped would let
 		// each backend stamp its own time. Refuse it whole, before the log.
 		h.fail(w, endpoint, http.StatusBadRequest, fmt.Sprintf(
-			"unable to stamp %d line(s) without a timestamp: a string field followed by a trailing backslash; send these lines with a timestamp", st.Unstampable))
+			"unable to stamp %d line(s) without a timestamp: no timestamp can be added without changing them (a string field followed by a trailing backslash, or a newline inside the line); send these lines with a timestamp", st.Unstampable))
 		return
 	}
 	if st.Lines == 0 {

@@ -49,7 +49,11 @@
 // timestamp: a string field followed by stray bytes that end in a lone
 // backslash (`m s="x"\`, stored as the string `x"`). No bytes can be added
 // after it without changing that value, so Stamp leaves it alone and counts
-// it in Stats.Unstampable for the caller to decide.
+// it in Stats.Unstampable for the caller to decide. A second kind is
+// counted there too: a line whose field set is followed by a '\n' that the
+// line itself holds (InfluxDB's line splitter took it for quoted, as in
+// ` =" f="" \n0`). InfluxDB reads no timestamp at that '\n' and ignores
+// what follows, and a stamp before it makes the point invalid.
 //
 // Trailing whitespace is kept as it is: "m f=1 " becomes "m f=1  <ts>",
 // which InfluxDB parses with timestamp <ts> (its parser skips any run of

@@ -15,8 +15,10 @@ type lineInfo struct {
 	// stamp is set for a point line that has no timestamp section and can
 	// take " <ts>" at its end (see the package doc for the rules).
 	stamp bool
-	// lone is set for a point line without a timestamp whose field set
-	// ends in a lone backslash: a stamp would change its last value.
+	// lone is set for a point line without a timestamp that no stamp
+	// fits: its field set ends in a lone backslash (a stamp would change
+	// its last value), or a '\n' of its own follows the field set where
+	// the timestamp would be.
 	lone bool
 	// at is where a stamp goes: the end of the line, or before a '\n' that
 	// ends the line's own bytes (see classify).
@@ -237,6 +239,16 @@ func classify(b []byte, plain bool) lineInfo {
 	te := t
 	for te < len(b) && b[te] != ' ' && b[te] != '\n' {
 		te++
+	}
+	if te == t {
+		// The timestamp section starts at a '\n' that the line's own
+		// bytes hold (scanLine took it for quoted, e.g. ` =" f="" \n0`).
+		// InfluxDB reads no timestamp there and ignores the rest, so it
+		// stamps the point itself; a stamp before the '\n' would leave
+		// bytes after the timestamp, which it refuses ("point is
+		// invalid"). No stamp fits.
+		info.lone = true
+		return info
 	}
 	info.ts0, info.ts1 = t, te
 	return info

@@ -10,11 +10,12 @@ type Stats struct {
 	Lines   int // points: lines that are neither blank nor comments
 	Stamped int // lines that had no timestamp and got one
 	// Unstampable counts point lines without a timestamp that Stamp left
-	// alone although InfluxDB may accept them: their field set ends in a
-	// lone backslash (a string value followed by stray bytes, such as
-	// `m s="x"\`), which would escape an added space, so any stamp would
-	// change the stored value. InfluxDB stamps such a line itself on
-	// arrival; callers that need identical replicas can reject the write.
+	// alone although InfluxDB may accept them, because no stamp fits (see
+	// the package doc): their field set ends in a lone backslash (a string
+	// value followed by stray bytes, such as `m s="x"\`), which would
+	// escape an added space, or a '\n' of the line's own follows the
+	// field set. InfluxDB stamps such a line itself on arrival; callers
+	// that need identical replicas can reject the write.
 	Unstampable int
 	Bytes       int // length of the body as returned (Stamp) or scanned (Count)
 	// OpenEnd reports that the body's last line ends only because the body

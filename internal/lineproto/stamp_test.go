@@ -94,6 +94,10 @@ func TestStampUnstampable(t *testing.T) {
 		{`a s="x"\\`, 1, 0},     // an even run is a complete escape
 		{`a s="x"\ 5`, 1, 0},    // the escaped space belongs to the field set
 		{`a f=1 5\`, 0, 0},      // has a (bad) timestamp
+		// A '\n' of the line's own where the timestamp would be (found by
+		// FuzzStampValidated): real influxd 1.6.7 answers 204 and stamps
+		// it, and 400 "point is invalid" with a stamp before the '\n'.
+		{" =\" 0=\"\" \n0", 0, 1},
 	}
 	for _, tc := range cases {
 		_, st := Stamp(nil, []byte(tc.body), testTS)

@@ -33,6 +33,7 @@ func TestCleanDropsMalformedLinesAndStampsTheRest(t *testing.T) {
 		// another line (in a datagram, in a log record) they swallow it.
 		{"trailing backslash", "a f=1\nb s=\"\"\\", "a f=1 1700000000\n", 2, 1, 1},
 		{"scan ends inside a quote", "a f=1\n =\" 0=\"\"", "a f=1 1700000000\n", 2, 1, 1},
+		{"a newline of its own where the timestamp would be", "a f=1\n =\" 0=\"\" \n0", "a f=1 1700000000\n", 2, 1, 1},
 		{"comment with a trailing backslash is left out", "a f=1 5\n# x\\", "a f=1 5\n", 1, 0, 0},
 		{"comment with an open quote is left out", "a f=1 5\n# a=\"b\n", "a f=1 5\n", 1, 0, 0},
 		{"escaped newline in a comment hides the next line, as in InfluxDB", "a\\ b f=1 5\n# x\\\ny f=1 6\n", "a\\ b f=1 5\n# x\\\ny f=1 6\n", 1, 0, 0},
