@@ -153,9 +153,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 	}
 	body, st := sb.body, sb.st
 	if st.Unstampable > 0 {
-		// InfluxDB takes such a line, but any timestamp appended to it
-		// would change its stored value; forwarding it unstamped would let
-		// each backend stamp its own time. Refuse it whole, before the log.
+		// InfluxDB takes such a line, but any timestamp added to it would
+		// change its stored value or make it invalid; forwarding it
+		// unstamped would let each backend stamp its own time. Refuse it
+		// whole, before the log.
 		h.fail(w, endpoint, http.StatusBadRequest, fmt.Sprintf(
 			"unable to stamp %d line(s) without a timestamp: no timestamp can be added without changing them (a string field followed by a trailing backslash, or a newline inside the line); send these lines with a timestamp", st.Unstampable))
 		return
