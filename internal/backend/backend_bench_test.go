@@ -35,58 +35,9 @@ var batchShapes = []struct {
 	{"1x1KB", 1, 1 << 10},
 }
 
-// socketLike copies what it is given into a fixed buffer, as a write(2) to
-// a socket copies into the kernel, so that a benchmark counts every copy.
-// It has no ReadFrom: the "as-net-http" cases copy the body the way
-// net/http does when the connection cannot take it whole (through an
-// io.LimitedReader in 32 KB chunks), which is what every batch cost before
-// sanitizingConn.ReadFrom; "WriteTo" is what that ReadFrom does, less the
-// syscall savings of writev.
-type socketLike struct{ buf []byte }
-
-func (s *socketLike) Write(p []byte) (int, error) {
-	for rest := p; len(rest) > 0; {
-		rest = rest[copy(s.buf, rest):]
-	}
-	return len(p), nil
-}
-
-// BenchmarkBodiesReader measures merging record bodies into one request
-// body, both the way io.Copy can use WriteTo and the way net/http copies it.
-func BenchmarkBodiesReader(b *testing.B) {
-	for _, s := range batchShapes {
-		bodies := benchBodies(s.records, s.size)
-		var size int64
-		for _, body := range bodies {
-			size += int64(len(body))
-		}
-		dst := &socketLike{buf: make([]byte, 64<<10)}
-		b.Run(s.name+"/WriteTo", func(b *testing.B) {
-			b.SetBytes(size)
-			b.ReportAllocs()
-			for b.Loop() {
-				if n, err := io.Copy(dst, newBodiesReader(bodies)); err != nil || n != size {
-					b.Fatalf("copied %d of %d: %v", n, size, err)
-				}
-			}
-		})
-		b.Run(s.name+"/as-net-http", func(b *testing.B) {
-			b.SetBytes(size)
-			b.ReportAllocs()
-			buf := make([]byte, 32<<10)
-			for b.Loop() {
-				r := newBodiesReader(bodies)
-				if n, err := io.CopyBuffer(dst, io.LimitReader(io.NopCloser(r), r.size), buf); err != nil || n != size {
-					b.Fatalf("copied %d of %d: %v", n, size, err)
-				}
-			}
-		})
-	}
-}
-
 // BenchmarkClientWrite measures one merged batch sent to a local server
 // that reads and discards it: the per-request cost of the client (request
-// building, net/http transport, answer classification) plus loopback.
+// building, the wire pool, answer classification) plus loopback.
 func BenchmarkClientWrite(b *testing.B) {
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,12 +1,14 @@
 // Package backend talks to one InfluxDB server: it builds write requests for
 // the 1.x (/write) or 2.x (/api/v2/write) API with the right credentials,
-// sends them over a keep-alive connection pool, and classifies the answers
-// (classify.go) into accepted, rejected as bad data, refused for a
-// replica-specific reason, too large, or transient. It is the one client
-// for an InfluxDB server in influxgate: the relay's writes and schema
-// changes (client.go, query.go), the query gateway's reads (DoQuery), and
-// the InfluxQL requests of the operator tools — verify, resync — with the
-// output's own credentials (influxql.go).
+// sends them over keep-alive connections of its own (wire.go: net/http's
+// Transport costs the relay's one core a goroutine hand-off each way per
+// request), and classifies the answers (classify.go) into accepted,
+// rejected as bad data, refused for a replica-specific reason, too large,
+// or transient. It is the one client for an InfluxDB server in influxgate:
+// the relay's writes and schema changes (client.go, query.go), the query
+// gateway's reads (DoQuery), and the InfluxQL requests of the operator
+// tools — verify, resync — with the output's own credentials
+// (influxql.go). Everything but the writes goes through net/http.
 package backend
 
 import (
@@ -52,7 +54,8 @@ type Client struct {
 	baseURL  url.URL // scheme://host[/prefix], without the write path
 	timeout  time.Duration
 	creds    config.OutputConfig // Username, Password, Token, Org
-	hc       *http.Client        // writes and schema changes
+	wire     *wirePool           // writes (wire.go)
+	hc       *http.Client        // schema changes and pings
 	qc       *http.Client        // reads proxied for clients
 	oc       *http.Client        // InfluxQL of the operator tools (influxql.go)
 }
@@ -85,6 +88,7 @@ func New(o config.OutputConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.wire = newWirePool(u, tlsConf)
 	c.hc = &http.Client{Transport: newTransport(tlsConf, true)}
 	qt := newTransport(tlsConf, false)
 	qt.ResponseHeaderTimeout = c.timeout
@@ -124,6 +128,7 @@ func (c *Client) String() string {
 
 // Close releases idle connections.
 func (c *Client) Close() {
+	c.wire.close()
 	c.hc.CloseIdleConnections()
 	c.qc.CloseIdleConnections()
 	c.oc.CloseIdleConnections()
@@ -221,23 +226,6 @@ func (c sanitizingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ReadFrom is how net/http's transport writes a request body of known
-// length: through an io.LimitedReader, after the first few KB went out with
-// the headers. For a batch of record bodies it hands the remaining parts to
-// the connection in one vectored write (writev on TCP) instead of copying
-// them into 32 KB chunks first: one user-space copy and ~15 syscalls fewer
-// per 500 KB batch. Anything else is copied as io.Copy would.
-func (c sanitizingConn) ReadFrom(r io.Reader) (int64, error) {
-	if lr, ok := r.(*io.LimitedReader); ok {
-		if br, ok := lr.R.(*bodiesReader); ok && br.remaining() <= lr.N {
-			n, err := br.WriteTo(c.Conn)
-			lr.N -= n
-			return n, err
-		}
-	}
-	return io.Copy(c.Conn, r)
-}
-
 // Batch is one write request: the bodies of one or more records with the
 // same destination, precision and credentials, sent as one body.
 type Batch struct {
@@ -251,29 +239,27 @@ type Batch struct {
 func (c *Client) Write(ctx context.Context, b *Batch) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := c.newWriteRequest(ctx, b)
+	head, parts, err := c.writeRequest(b)
 	if err != nil {
 		// Only a body that cannot be rescaled gets here: bad data.
 		return Result{Class: Rejected, Status: http.StatusBadRequest, Reason: "bad_data",
 			Body: influxerr.Body(err.Error())}
 	}
-	resp, err := c.hc.Do(req)
+	status, hdr, body, cut, err := c.wire.do(ctx, head, parts)
 	if err != nil {
-		return Classify(0, nil, nil, err)
-	}
-	body, cut, rerr := readBounded(resp.Body)
-	resp.Body.Close()
-	if rerr != nil && resp.StatusCode/100 != 2 {
-		// The answer was cut off: we cannot be sure what it said.
-		return Classify(0, nil, nil, fmt.Errorf("reading response: %w", rerr))
+		// Named as net/http's client names a failed request; Redact (in
+		// Classify) drops the query and any user information.
+		return Classify(0, nil, nil, &url.Error{Op: "Post", URL: c.writeURL.String(), Err: err})
 	}
 	if cut {
 		body = closeCutError(body)
 	}
-	return Classify(resp.StatusCode, body, resp.Header, nil)
+	return Classify(status, body, hdr, nil)
 }
 
-func (c *Client) newWriteRequest(ctx context.Context, b *Batch) (*http.Request, error) {
+// writeRequest builds the head of b's request (request line and headers,
+// up to the blank line) and the parts of its body.
+func (c *Client) writeRequest(b *Batch) (head []byte, parts [][]byte, err error) {
 	u := c.writeURL
 	q := u.Query()
 	bodies := b.Bodies
@@ -306,7 +292,7 @@ func (c *Client) newWriteRequest(ctx context.Context, b *Batch) (*http.Request, 
 			for i, body := range b.Bodies {
 				out, err := lineproto.Rescale(nil, body, b.Precision, lineproto.Second)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				bodies[i] = out
 			}
@@ -316,19 +302,37 @@ func (c *Client) newWriteRequest(ctx context.Context, b *Batch) (*http.Request, 
 			q.Set("precision", p)
 		}
 	}
-	hdr := make(http.Header)
+	hdr := make(http.Header, 4)
 	c.SetCredentials(hdr, q, b.Auth)
 	u.RawQuery = q.Encode()
-	body := newBodiesReader(bodies)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), body)
-	if err != nil {
-		return nil, err
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("User-Agent", "influxgate")
+	parts, size := bodyParts(bodies)
+
+	head = make([]byte, 0, 256)
+	head = append(head, "POST "...)
+	head = append(head, u.RequestURI()...)
+	head = append(head, " HTTP/1.1\r\nHost: "...)
+	head = append(head, u.Host...)
+	head = append(head, "\r\n"...)
+	hw := headWriter{head}
+	if err := hdr.Write(&hw); err != nil {
+		return nil, nil, err
 	}
-	req.ContentLength = body.size
-	req.Header = hdr
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	req.Header.Set("User-Agent", "influxgate")
-	return req, nil
+	return appendContentLength(hw.b, size), parts, nil
+}
+
+// headWriter collects a request head as http.Header.Write writes it.
+type headWriter struct{ b []byte }
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+func (w *headWriter) WriteString(s string) (int, error) {
+	w.b = append(w.b, s...)
+	return len(s), nil
 }
 
 // Ping asks GET /ping and returns the server's X-Influxdb-Version.
