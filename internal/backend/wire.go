@@ -208,6 +208,9 @@ func (p *wirePool) once(ctx context.Context, head []byte, parts [][]byte) (statu
 	// the body (InfluxDB's 413 past max-body-size) answers before it has
 	// read it all and closes, and that answer is what counts.
 	wc.budget.n = maxAnswer
+	if werr == nil && wc.br.Buffered() == 0 {
+		awaitAnswer(ctx, wc.conn)
+	}
 	resp, err := readAnswer(wc.br)
 	if err != nil {
 		if werr != nil {
