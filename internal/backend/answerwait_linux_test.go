@@ -9,15 +9,24 @@ import (
 	"time"
 )
 
-// busyP keeps the one P busy the way request handlers do: slices of CPU
-// work of about 100 µs, with a yield between them, never blocking.
-func busyP(stop *atomic.Bool) {
-	for !stop.Load() {
-		deadline := time.Now().Add(100 * time.Microsecond)
-		for time.Now().Before(deadline) {
+// whileBusy runs f while another goroutine keeps the P busy the way
+// request handlers do: slices of CPU work of about 100 µs, with a yield
+// between them, never blocking.
+func whileBusy(f func()) {
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			deadline := time.Now().Add(100 * time.Microsecond)
+			for time.Now().Before(deadline) {
+			}
+			runtime.Gosched()
 		}
-		runtime.Gosched()
-	}
+	}()
+	f()
+	stop.Store(true)
+	<-done
 }
 
 func connPair(t *testing.T) (client, server net.Conn) {
@@ -51,15 +60,11 @@ func TestAwaitAnswer(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	client, server := connPair(t)
 
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() { busyP(&stop); close(done) }()
 	time.AfterFunc(5*time.Millisecond, func() { _, _ = server.Write([]byte("answer")) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a bug ends here, not in a hang
 	defer cancel()
-	seen := awaitAnswer(ctx, client)
-	stop.Store(true)
-	<-done
+	var seen bool
+	whileBusy(func() { seen = awaitAnswer(ctx, client) })
 	if !seen {
 		t.Error("with the P busy, the answer was left to the network poller")
 	}
@@ -82,14 +87,10 @@ func TestAwaitAnswer(t *testing.T) {
 func TestAwaitAnswerEndsWithTheContext(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	client, _ := connPair(t)
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() { busyP(&stop); close(done) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	seen := awaitAnswer(ctx, client)
-	stop.Store(true)
-	<-done
+	var seen bool
+	whileBusy(func() { seen = awaitAnswer(ctx, client) })
 	if seen || ctx.Err() == nil {
 		t.Errorf("awaitAnswer = %v before the context ended (%v)", seen, ctx.Err())
 	}

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -94,50 +93,23 @@ func TestWriteRequestShapes(t *testing.T) {
 // in X-Influxdb-Error. Go's client refuses such a header; the client must
 // still see the 400.
 func TestSurvivesNULBytesInResponseHeader(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				// Keep-alive, as influxd: the client may send its next
-				// request on this connection.
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					body := `{"error":"unable to parse '\u001f\u0000\u0000': invalid field format"}`
-					_, _ = io.WriteString(conn, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"+
-						"X-Influxdb-Error: unable to parse '\x1f\x8b\x08\x00\x00\x00': invalid field format\r\n"+
-						"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
-				}
-			}()
-		}
-	}()
-	cl, err := New(config.OutputConfig{Name: "nul", Location: config.Location("http://" + ln.Addr().String() + "/write"), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	// Keep-alive, as influxd: the client may send its next request on
+	// the same connection.
+	rb := newRawBackend(t, func(conn net.Conn, _ int64) bool {
+		body := `{"error":"unable to parse '\u001f\u0000\u0000': invalid field format"}`
+		_, _ = io.WriteString(conn, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"+
+			"X-Influxdb-Error: unable to parse '\x1f\x8b\x08\x00\x00\x00': invalid field format\r\n"+
+			"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+		return true
+	})
+	cl := rb.client(t, 5*time.Second)
 	for i := 0; i < 3; i++ { // the connection is reused after such an answer
 		res := cl.Write(context.Background(), &Batch{DB: "db", Bodies: [][]byte{[]byte("\x1f\x8b\x08\x00\x00\x00")}})
 		if res.Class != Rejected || res.Status != 400 || !strings.Contains(res.Message(), "invalid field format") {
 			t.Fatalf("attempt %d: got %v status %d %q, want a 400 rejection", i, res.Class, res.Status, res.Message())
 		}
 	}
-	if n := accepted.Load(); n != 1 {
+	if n := rb.conns.Load(); n != 1 {
 		t.Errorf("%d connections for 3 requests, want 1 (kept alive)", n)
 	}
 }
