@@ -188,28 +188,40 @@ func newTransport(tc *tls.Config, sanitize bool) *http.Transport {
 			}
 			return sanitizingConn{conn}, nil
 		}
-		if tc != nil {
-			// DialTLSContext takes over TLS so the cleaning sees plaintext.
-			t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				conn, err := d.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				cfg := tc.Clone()
-				if cfg.ServerName == "" {
-					host, _, _ := net.SplitHostPort(addr)
-					cfg.ServerName = host
-				}
-				tconn := tls.Client(conn, cfg)
-				if err := tconn.HandshakeContext(ctx); err != nil {
-					conn.Close()
-					return nil, err
-				}
-				return sanitizingConn{tconn}, nil
+		// DialTLSContext takes over TLS so the cleaning sees plaintext;
+		// without it the Transport would run TLS over the cleaned bytes.
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			tconn, err := dialTLS(ctx, d, tc, addr)
+			if err != nil {
+				return nil, err
 			}
+			return sanitizingConn{tconn}, nil
 		}
 	}
 	return t
+}
+
+// dialTLS dials addr and completes a TLS handshake with tc (the system's
+// roots when tc is nil), naming the server after addr's host unless tc
+// names one.
+func dialTLS(ctx context.Context, d *net.Dialer, tc *tls.Config, addr string) (*tls.Conn, error) {
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{}
+	if tc != nil {
+		cfg = tc.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tconn := tls.Client(conn, cfg)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tconn, nil
 }
 
 // sanitizingConn replaces control bytes other than tab, CR and LF in what

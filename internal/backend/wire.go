@@ -40,9 +40,9 @@ import (
 // 7-13% less CPU per line in large, and more lines/s in gzip and small
 // (docs/performance.md, 2026-12-07 evening).
 type wirePool struct {
-	host   string // the Host header
 	addr   string // host:port to dial
-	tls    *tls.Config
+	https  bool
+	tls    *tls.Config // nil: the system's roots
 	dialer net.Dialer
 
 	mu     sync.Mutex
@@ -91,11 +91,7 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 }
 
 func newWirePool(u *url.URL, tc *tls.Config) *wirePool {
-	host, addr := u.Host, dialAddr(u)
-	if u.Scheme == "https" && tc == nil {
-		tc = &tls.Config{} // verified against the system's roots
-	}
-	return &wirePool{host: host, addr: addr, tls: tc,
+	return &wirePool{addr: dialAddr(u), https: u.Scheme == "https", tls: tc,
 		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 }
 
@@ -113,21 +109,14 @@ func (p *wirePool) get(ctx context.Context) (wc *wireConn, reused bool, err erro
 		wc.conn.Close()
 	}
 	p.mu.Unlock()
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	var conn net.Conn
+	if p.https {
+		conn, err = dialTLS(ctx, &p.dialer, p.tls, p.addr)
+	} else {
+		conn, err = p.dialer.DialContext(ctx, "tcp", p.addr)
+	}
 	if err != nil {
 		return nil, false, err
-	}
-	if p.tls != nil {
-		cfg := p.tls.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName, _, _ = net.SplitHostPort(p.addr)
-		}
-		tconn := tls.Client(conn, cfg)
-		if err := tconn.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, false, err
-		}
-		conn = tconn
 	}
 	wc = &wireConn{conn: conn, budget: budgetReader{r: sanitizingConn{conn}}}
 	wc.br = bufio.NewReaderSize(&wc.budget, 4096)
