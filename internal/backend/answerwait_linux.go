@@ -49,8 +49,9 @@ func awaitAnswer(ctx context.Context, conn net.Conn) (seen bool) {
 		start := time.Now()
 		runtime.Gosched()
 		if time.Since(start) < idleYield {
-			// One quick yield may only mean that a short goroutine (a
-			// timer's) ran; a few in a row mean an idle P.
+			// One quick yield is not enough: TestAwaitAnswer saw one
+			// while the P was busy (presumably after a short goroutine,
+			// its timer's, ran). A few in a row mean an idle P.
 			if quick++; quick == idleYields {
 				return false
 			}

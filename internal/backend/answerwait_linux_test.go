@@ -73,9 +73,12 @@ func TestAwaitAnswer(t *testing.T) {
 		t.Fatalf("read %q, %v", buf[:n], err)
 	}
 
-	// Nothing else runs: back at once, without having seen anything.
+	// Nothing else runs: back at once, without having seen anything (the
+	// context only turns a bug into a failure instead of a hang).
+	idleCtx, idleCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer idleCancel()
 	start := time.Now()
-	if awaitAnswer(context.Background(), client) {
+	if awaitAnswer(idleCtx, client) {
 		t.Error("an idle P: reported an answer that never came")
 	}
 	if took := time.Since(start); took > time.Second {
