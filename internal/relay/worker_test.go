@@ -215,8 +215,10 @@ func TestWorkerRefusalOnlyThisReplicaGives(t *testing.T) {
 			// The next record for the missing database is tried once (the
 			// database may exist by now) and goes to the store without
 			// the retries.
-			log.append(t, testRecord("gone", 20, 1))
+			// Counted before the append: the worker may take the record
+			// at once, before this goroutine reads the count.
 			before, at := len(s.requests()), time.Now()
+			log.append(t, testRecord("gone", 20, 1))
 			synctest.Wait()
 			if w.deadLetters.Load() != 2 || len(s.requests()) != before+1 || time.Since(at) != 0 {
 				t.Errorf("second record for the missing database: %d dead letters, %d new requests, after %v; want 2, 1, at once",
