@@ -118,29 +118,61 @@ func readBodyAs(r *http.Request, gzipped bool, limit int64, l *lease) (*buffer, 
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	var src io.Reader = r.Body
-	size := int64(64 << 10) // unknown length: start small, grow by doubling
 	if gzipped {
-		if err := l.reserve(gzipState); err != nil {
-			return nil, err
-		}
-		gz, err := openGzip(r.Body)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		defer gzipReaders.Put(gz)
-		src = gz
-		if r.ContentLength > 0 {
-			size = max(size, 4*r.ContentLength) // line protocol inflates 5-30 times
-		}
-	} else if r.ContentLength >= 0 {
+		return readGzipped(r, limit, l)
+	}
+	size := int64(64 << 10) // unknown length: start small, grow by doubling
+	if r.ContentLength >= 0 {
 		// One byte more than the body, so the read that finds EOF has
 		// room and the buffer never grows.
 		size = r.ContentLength + 1
 	}
+	return readAll(r.Body, size, limit, l)
+}
+
+// readGzipped reads a gzipped body whole and then inflates it. The inflater
+// is faster reading from memory (it takes bytes straight from a
+// bytes.Reader instead of through a bufio.Reader: 3% in a benchmark of
+// the bench's 5,000-line body), and the compressed bytes are a fraction of
+// what they inflate to. The compressed copy is reserved from l like a
+// plain body and let go once the body is inflated. A chunked body
+// larger than limit is refused as one with a Content-Length is.
+func readGzipped(r *http.Request, limit int64, l *lease) (*buffer, error) {
+	size := int64(64 << 10)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1
+	}
+	comp, err := readAll(r.Body, size, limit, l)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		l.release(int64(cap(comp.b)))
+		freeBuffer(comp)
+	}()
+	if err := l.reserve(gzipState); err != nil {
+		return nil, err
+	}
+	gz, err := openGzip(bytes.NewReader(comp.b))
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	defer gzipReaders.Put(gz)
+	// line protocol inflates 5-30 times
+	buf, err := readAll(gz, max(64<<10, 4*int64(len(comp.b))), limit, l)
+	if err != nil {
+		return nil, err
+	}
+	l.release(gzipState) // the reader is done with its window
+	return buf, nil
+}
+
+// readAll reads src to its end into a buffer of size bytes to start with,
+// doubling it as needed up to limit+1 bytes.
+func readAll(src io.Reader, size, limit int64, l *lease) (*buffer, error) {
 	// limit+1 bytes tell a body over the limit from one at it.
 	size = min(size, limit+1)
 	if err := l.reserve(int64(bufferCap(int(size)))); err != nil {
@@ -182,9 +214,6 @@ func readBodyAs(r *http.Request, gzipped bool, limit int64, l *lease) (*buffer, 
 	if int64(len(buf.b)) > limit {
 		freeBuffer(buf)
 		return nil, errTooLarge
-	}
-	if gzipped {
-		l.release(gzipState) // the reader is done with its window
 	}
 	return buf, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -123,5 +124,65 @@ func TestReadingALargeBodyLetsOthersRun(t *testing.T) {
 	}
 	if n := <-turns; n < 64 {
 		t.Errorf("another goroutine got %d turns while %d bytes were inflated; want one every %d bytes or so", n, len(buf.b), yieldEvery)
+	}
+}
+
+// A gzip body is read whole before it is inflated. Its compressed copy is
+// charged to the lease while it is inflated and let go after: the lease
+// then holds the inflated body's buffer only. A chunked body whose
+// compressed bytes alone are over the limit is refused as one with that
+// Content-Length is.
+func TestGzipBodyIsReadWholeThenLetGo(t *testing.T) {
+	var lines bytes.Buffer
+	for i := 0; lines.Len() < 300<<10; i++ {
+		fmt.Fprintf(&lines, "cpu,host=server%d usage=%d.5 %d\n", i%100, i, 1700000000000000000+i)
+	}
+	var gz bytes.Buffer
+	zw := stdgzip.NewWriter(&gz)
+	zw.Write(lines.Bytes())
+	zw.Close()
+
+	for _, chunked := range []bool{false, true} {
+		req := httptest.NewRequest(http.MethodPost, "/write?db=db", bytes.NewReader(gz.Bytes()))
+		if chunked {
+			req.ContentLength = -1
+		}
+		l := NewBudget(1<<30, nil).lease(context.Background())
+		buf, err := readBodyAs(req, true, 1<<20, &l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.b, lines.Bytes()) {
+			t.Fatalf("chunked=%v: inflated %d bytes, want the %d written", chunked, len(buf.b), lines.Len())
+		}
+		if l.held != int64(cap(buf.b)) {
+			t.Errorf("chunked=%v: the lease holds %d bytes after inflating, want only the body's %d", chunked, l.held, cap(buf.b))
+		}
+		freeBuffer(buf)
+		l.close()
+	}
+
+	// Random bytes do not compress: the gzip body is longer than the
+	// inflated one, which is under the limit.
+	random := make([]byte, 200<<10)
+	rand.NewChaCha8([32]byte{1}).Read(random)
+	gz.Reset()
+	zw = stdgzip.NewWriter(&gz)
+	zw.Write(random)
+	zw.Close()
+	limit := int64(len(gz.Bytes())) - 1
+	if int64(len(random)) > limit {
+		t.Fatalf("the random bytes compressed to %d bytes", gz.Len())
+	}
+	for _, chunked := range []bool{false, true} {
+		req := httptest.NewRequest(http.MethodPost, "/write?db=db", bytes.NewReader(gz.Bytes()))
+		if chunked {
+			req.ContentLength = -1
+		}
+		l := NewBudget(1<<30, nil).lease(context.Background())
+		if _, err := readBodyAs(req, true, limit, &l); err != errTooLarge {
+			t.Errorf("chunked=%v: %d compressed bytes with a limit of %d: %v, want %v", chunked, gz.Len(), limit, err, errTooLarge)
+		}
+		l.close()
 	}
 }
