@@ -186,3 +186,30 @@ func TestGzipBodyIsReadWholeThenLetGo(t *testing.T) {
 		l.close()
 	}
 }
+
+// BenchmarkReadGzipBody reads and inflates a 5,000-line body like the
+// bench's gzip scenario sends, as a handler does.
+func BenchmarkReadGzipBody(b *testing.B) {
+	var lines bytes.Buffer
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&lines, "cpu,host=server%02d,region=eu-west,cpu=cpu%d usage_user=%d.5,usage_system=%d.25,usage_idle=%di %d\n",
+			i%50, i%8, i%100, i%37, i%1000, 1700000000000000000+int64(i)*1000)
+	}
+	var gz bytes.Buffer
+	zw := stdgzip.NewWriter(&gz)
+	zw.Write(lines.Bytes())
+	zw.Close()
+	budget := NewBudget(1<<30, nil)
+	b.SetBytes(int64(lines.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/write?db=db", bytes.NewReader(gz.Bytes()))
+		l := budget.lease(context.Background())
+		buf, err := readBodyAs(req, true, 25e6, &l)
+		if err != nil || len(buf.b) != lines.Len() {
+			b.Fatal(err)
+		}
+		freeBuffer(buf)
+		l.close()
+	}
+}
