@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,7 +28,8 @@ import (
 //
 // Only the write path uses it: its requests are all alike (POST, a body
 // of known length, an answer with a small body), so what it must handle of
-// HTTP/1.1 is small: keep-alive, a connection the server closed while it
+// HTTP/1.1 is small: keep-alive (a connection idle for 90 s is closed,
+// whether or not a write comes), a connection the server closed while it
 // was idle (sent again once on a new one), an answer sent before the body
 // was read (InfluxDB's 413), interim 1xx answers, chunked answers, an
 // answer bounded to maxAnswer bytes, TLS, and the context's deadline and
@@ -46,8 +48,13 @@ type wirePool struct {
 	dialer net.Dialer
 
 	mu     sync.Mutex
-	idle   []*wireConn
-	closed bool // Client.Close: connections in use are closed when done
+	idle   []*wireConn // oldest first
+	closed bool        // Client.Close: connections in use are closed when done
+	// idleTimeout is wireIdleTimeout (tests shorten it); reaper closes
+	// the connections idle that long even when no write comes to take
+	// them, and is nil while none is idle.
+	idleTimeout time.Duration
+	reaper      *time.Timer
 }
 
 // maxIdleWire bounds the idle connections kept per backend: a worker sends
@@ -92,7 +99,8 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 
 func newWirePool(u *url.URL, tc *tls.Config) *wirePool {
 	return &wirePool{addr: dialAddr(u), https: u.Scheme == "https", tls: tc,
-		dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+		dialer:      net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+		idleTimeout: wireIdleTimeout}
 }
 
 // get returns an idle connection, or dials a new one; reused tells which.
@@ -102,7 +110,7 @@ func (p *wirePool) get(ctx context.Context) (wc *wireConn, reused bool, err erro
 		wc = p.idle[len(p.idle)-1]
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
-		if time.Since(wc.idleAt) < wireIdleTimeout {
+		if time.Since(wc.idleAt) < p.idleTimeout {
 			p.mu.Unlock()
 			return wc, true, nil
 		}
@@ -129,9 +137,33 @@ func (p *wirePool) put(wc *wireConn) {
 	if !p.closed && len(p.idle) < maxIdleWire {
 		p.idle = append(p.idle, wc)
 		wc = nil
+		if p.reaper == nil {
+			p.reaper = time.AfterFunc(p.idleTimeout, p.reap)
+		}
 	}
 	p.mu.Unlock()
 	if wc != nil {
+		wc.conn.Close()
+	}
+}
+
+// reap closes the connections idle for idleTimeout or longer, and runs
+// again when the oldest of the others will be.
+func (p *wirePool) reap() {
+	p.mu.Lock()
+	now := time.Now()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleAt) >= p.idleTimeout {
+		n++
+	}
+	old := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	p.reaper = nil
+	if len(p.idle) > 0 && !p.closed {
+		p.reaper = time.AfterFunc(p.idleTimeout-now.Sub(p.idle[0].idleAt), p.reap)
+	}
+	p.mu.Unlock()
+	for _, wc := range old {
 		wc.conn.Close()
 	}
 }
@@ -140,6 +172,10 @@ func (p *wirePool) close() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
+	if p.reaper != nil {
+		p.reaper.Stop()
+		p.reaper = nil
+	}
 	p.mu.Unlock()
 	for _, wc := range idle {
 		wc.conn.Close()

@@ -24,6 +24,7 @@ type rawBackend struct {
 	ln       net.Listener
 	conns    atomic.Int64
 	requests atomic.Int64
+	ended    atomic.Int64 // connections the client closed or the answer ended
 }
 
 func newRawBackend(t *testing.T, answer func(conn net.Conn, n int64) (keep bool)) *rawBackend {
@@ -42,6 +43,7 @@ func newRawBackend(t *testing.T, answer func(conn net.Conn, n int64) (keep bool)
 			}
 			rb.conns.Add(1)
 			go func() {
+				defer rb.ended.Add(1)
 				defer conn.Close()
 				br := bufio.NewReader(conn)
 				for {
@@ -95,6 +97,77 @@ func TestWireReplacesAConnectionClosedWhileIdle(t *testing.T) {
 	}
 	if n := rb.conns.Load(); n != 3 {
 		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// A connection idle for the idle limit is closed even when no write comes
+// to take it: a backend that gets no writes does not keep sockets open
+// that a proxy in between may have dropped. The next write dials anew.
+func TestWireClosesIdleConnectionsWithoutAWrite(t *testing.T) {
+	rb := newRawBackend(t, func(conn net.Conn, _ int64) bool {
+		_, _ = io.WriteString(conn, noContent)
+		return true
+	})
+	c := rb.client(t, 5*time.Second)
+	c.wire.idleTimeout = 100 * time.Millisecond
+	for i := 1; i <= 2; i++ {
+		if res := c.Write(context.Background(), oneLine()); res.Class != Accepted {
+			t.Fatalf("write %d: %v %s", i, res.Class, res.Message())
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for rb.ended.Load() < int64(i) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after write %d the idle connection is still open 5 s later, with an idle limit of %v", i, c.wire.idleTimeout)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := rb.conns.Load(); n != int64(i) {
+			t.Fatalf("%d connections after write %d, want %d", n, i, i)
+		}
+	}
+	c.wire.mu.Lock()
+	idle, reaper := len(c.wire.idle), c.wire.reaper
+	c.wire.mu.Unlock()
+	if idle != 0 || reaper != nil {
+		t.Errorf("after the reaping: %d idle connections, timer set %v; want none", idle, reaper != nil)
+	}
+}
+
+// The reaper closes each idle connection when its own idle time is up, not
+// all of them when the first one's is.
+func TestWireReaperFollowsEachConnectionsIdleTime(t *testing.T) {
+	p := &wirePool{idleTimeout: 400 * time.Millisecond}
+	closedAt := make([]chan time.Time, 2)
+	start := time.Now()
+	for i := range closedAt {
+		client, server := net.Pipe()
+		closedAt[i] = make(chan time.Time, 1)
+		go func() {
+			_, _ = server.Read(make([]byte, 1)) // returns when client is closed
+			closedAt[i] <- time.Now()
+		}()
+		p.put(&wireConn{conn: client})
+		if i == 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// Each closes no earlier than its idle time is up. A reaper that
+	// waited a full idle time again after the first close would close
+	// the second 400 ms after the first instead of 200 ms (timers that
+	// fire late on a busy machine move both).
+	var at [2]time.Time
+	for i, want := range []time.Duration{400 * time.Millisecond, 600 * time.Millisecond} {
+		select {
+		case at[i] = <-closedAt[i]:
+			if got := at[i].Sub(start); got < want {
+				t.Errorf("connection %d closed %v after the first went idle, before its %v", i, got.Round(time.Millisecond), want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection %d not closed within 5 s", i)
+		}
+	}
+	if gap := at[1].Sub(at[0]); gap > 300*time.Millisecond {
+		t.Errorf("the second connection closed %v after the first, want about 200 ms", gap.Round(time.Millisecond))
 	}
 }
 
