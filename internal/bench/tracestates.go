@@ -43,8 +43,15 @@ var RelayTraceClasses = []TraceClass{
 
 // TraceStates is where the goroutines of each class spent the trace.
 type TraceStates struct {
-	Window  time.Duration
-	Classes []ClassStates // in the order of the classes given, then "other"
+	Window time.Duration
+	// Idle is the time no goroutine was running: with influxgate on one
+	// P, its core was idle then (or busy only in system calls).
+	Idle time.Duration
+	// IdleReady is the part of Idle during which a goroutine was ready to
+	// run: the P was held, typically by a goroutine in a system call that
+	// the runtime had not yet taken it from.
+	IdleReady time.Duration
+	Classes   []ClassStates // in the order of the classes given, then "other"
 }
 
 // ClassStates sums one class's goroutines.
@@ -57,26 +64,32 @@ type ClassStates struct {
 	// "waiting in <frame>" and "system call in <frame>", where frame is
 	// the innermost influxgate, net/http or syscall function.
 	States map[string]time.Duration
+	// IdleStates is States counted only while no goroutine was running:
+	// what the class was waiting for when the core had nothing to do.
+	IdleStates map[string]time.Duration
 }
 
 // Sorted returns the class's states, longest first.
-func (c ClassStates) Sorted() []string {
-	keys := make([]string, 0, len(c.States))
-	for k := range c.States {
+func (c ClassStates) Sorted() []string { return sortedStates(c.States) }
+
+func sortedStates(states map[string]time.Duration) []string {
+	keys := make([]string, 0, len(states))
+	for k := range states {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b string) int {
-		return cmp.Or(cmp.Compare(c.States[b], c.States[a]), strings.Compare(a, b))
+		return cmp.Or(cmp.Compare(states[b], states[a]), strings.Compare(a, b))
 	})
 	return keys
 }
 
 type goState struct {
-	class  int // index into classes, -1 until a stack shows it
-	since  trace.Time
-	state  string
-	known  bool // since and state are set
-	states map[string]time.Duration
+	class      int // index into classes, -1 until a stack shows it
+	since      trace.Time
+	state      string
+	known      bool // since and state are set
+	states     map[string]time.Duration
+	idleStates map[string]time.Duration
 }
 
 // ReadTraceStates reads an execution trace and sums each class's states.
@@ -93,9 +106,13 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 	sums[other].Name = "other"
 	for i := range sums {
 		sums[i].States = make(map[string]time.Duration)
+		sums[i].IdleStates = make(map[string]time.Duration)
 	}
 	gs := make(map[trace.GoID]*goState)
+	live := make(map[trace.GoID]*goState) // goroutines in a state
+	running, ready := 0, 0
 	var first, last trace.Time
+	var idle, idleReady time.Duration
 	for {
 		ev, err := tr.ReadEvent()
 		if errors.Is(err, io.EOF) {
@@ -106,6 +123,17 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 		}
 		if first == 0 {
 			first = ev.Time()
+		}
+		if running == 0 && last != 0 && ev.Time() > last {
+			// Nothing ran since the previous event.
+			d := time.Duration(ev.Time() - last)
+			idle += d
+			if ready > 0 {
+				idleReady += d
+			}
+			for _, g := range live {
+				g.idleStates[g.state] += d
+			}
 		}
 		last = ev.Time()
 		if ev.Kind() != trace.EventStateTransition {
@@ -123,7 +151,8 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 		id := st.Resource.Goroutine()
 		g := gs[id]
 		if g == nil {
-			g = &goState{class: -1, states: make(map[string]time.Duration)}
+			g = &goState{class: -1, states: make(map[string]time.Duration),
+				idleStates: make(map[string]time.Duration)}
 			gs[id] = g
 		}
 		if g.class < 0 || g.class == other {
@@ -138,8 +167,27 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 		}
 		g.since, g.known = ev.Time(), true
 		g.state = stateName(from, to, stack)
+		if g.state == "" {
+			delete(live, id)
+		} else {
+			live[id] = g
+		}
+		if from == trace.GoRunning {
+			running--
+		}
+		if to == trace.GoRunning {
+			running++
+		}
+		if from == trace.GoRunnable {
+			ready--
+		}
+		if to == trace.GoRunnable {
+			ready++
+		}
+		// Goroutines already running or ready when the trace began.
+		running, ready = max(running, 0), max(ready, 0)
 	}
-	out := TraceStates{Window: time.Duration(last - first)}
+	out := TraceStates{Window: time.Duration(last - first), Idle: idle, IdleReady: idleReady}
 	for _, g := range gs {
 		if g.known && g.state != "" { // the state it was in when the trace ended
 			g.states[g.state] += time.Duration(last - g.since)
@@ -151,6 +199,9 @@ func ReadTraceStates(r io.Reader, classes []TraceClass) (TraceStates, error) {
 		c.Goroutines++
 		for k, d := range g.states {
 			c.States[k] += d
+		}
+		for k, d := range g.idleStates {
+			c.IdleStates[k] += d
 		}
 	}
 	out.Classes = sums
@@ -220,20 +271,31 @@ func frameOf(stack trace.Stack) string {
 // share of the class's time (its goroutines' lifetimes in the window).
 func WriteTraceStates(w io.Writer, ts TraceStates) {
 	fmt.Fprintf(w, "window %v\n", ts.Window.Round(time.Millisecond))
-	for _, c := range ts.Classes {
+	writeStates(w, ts.Classes, func(c ClassStates) map[string]time.Duration { return c.States })
+	if ts.Window <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nwhile no goroutine ran: %v, %.1f%% of the window (%v of it with a goroutine ready to run); what each class waited for then\n",
+		ts.Idle.Round(time.Millisecond), 100*float64(ts.Idle)/float64(ts.Window), ts.IdleReady.Round(time.Millisecond))
+	writeStates(w, ts.Classes, func(c ClassStates) map[string]time.Duration { return c.IdleStates })
+}
+
+func writeStates(w io.Writer, classes []ClassStates, of func(ClassStates) map[string]time.Duration) {
+	for _, c := range classes {
+		states := of(c)
 		if c.Goroutines == 0 {
 			continue
 		}
 		var total time.Duration
-		for _, d := range c.States {
+		for _, d := range states {
 			total += d
 		}
 		if total == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s (%d goroutines)\n", c.Name, c.Goroutines)
-		for _, k := range c.Sorted() {
-			d := c.States[k]
+		for _, k := range sortedStates(states) {
+			d := states[k]
 			share := float64(d) / float64(total)
 			if share < 0.005 {
 				continue

@@ -61,9 +61,21 @@ func TestReadTraceStates(t *testing.T) {
 	if sorted := spinner.Sorted(); len(sorted) == 0 || sorted[0] != "running" {
 		t.Errorf("the spinner's longest state is not running: %v", sorted)
 	}
+	// After the spinner's 60 ms, nothing runs until the sleep ends at
+	// 150 ms: the waiter spends that idle time waiting.
+	if ts.Idle < 60*time.Millisecond || ts.Idle > ts.Window {
+		t.Errorf("idle %v of a %v window, want most of the 90 ms after the spinner", ts.Idle, ts.Window)
+	}
+	if d := waiter.IdleStates["waiting in bench.traceTestWaiter"]; d < 60*time.Millisecond || d > ts.Idle {
+		t.Errorf("the waiter waited %v of the idle %v; idle states %v", d, ts.Idle, waiter.IdleStates)
+	}
+	if d := spinner.IdleStates["running"]; d != 0 {
+		t.Errorf("the spinner ran %v while no goroutine ran", d)
+	}
 	var out strings.Builder
 	WriteTraceStates(&out, ts)
-	if !strings.Contains(out.String(), "waiter (1 goroutines)") || !strings.Contains(out.String(), "waiting in bench.traceTestWaiter") {
+	if !strings.Contains(out.String(), "waiter (1 goroutines)") || !strings.Contains(out.String(), "waiting in bench.traceTestWaiter") ||
+		!strings.Contains(out.String(), "while no goroutine ran") {
 		t.Errorf("report:\n%s", out.String())
 	}
 }
