@@ -71,8 +71,11 @@
 // whatever is queued as one group (up to 8 MiB), writes it with one pwrite
 // (payloads of 64 KiB and more are written in place instead of copied),
 // fsyncs once in SyncAlways, publishes, and answers every appender of the
-// group. There is no timer: the longer an fsync takes, the larger the next
-// group. In SyncAlways the writer yields once before it takes a group, so
+// group. On Linux the fsync is an fdatasync submitted through AIO and waited
+// for through the network poller (datasync_linux.go), so that the P is
+// free for the other goroutines while the disk works; a plain fdatasync
+// where the kernel refuses AIO. There is no timer: the longer an fsync
+// takes, the larger the next group. In SyncAlways the writer yields once before it takes a group, so
 // that appenders ready to run (with one P, they wait while the writer
 // runs) join it instead of waiting for the next fsync. A record becomes visible to readers (LastIndex, cache, Notify) only
 // after the group is durable per the mode, so a backend never receives a
