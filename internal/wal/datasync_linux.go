@@ -22,7 +22,7 @@ import (
 // each under load, therefore stopped every other goroutine: an execution
 // trace of the gzip benchmark had the log writer in fdatasync, with nothing
 // else running, for 96% of its fdatasync time, while request handlers were
-// ready to run (docs/performance.md, 2026-12-07 night). Parked on the
+// ready to run (docs/performance.md, 2026-12-07 late night). Parked on the
 // eventfd, the writer leaves the P to them. The kernel does the same
 // vfs_fsync_range as fdatasync, in a worker thread; the durability is the
 // same and so are the errors (an I/O error comes back as the event's
