@@ -187,7 +187,7 @@ func (c *Cursors) Delete(name string) error {
 func writeAndSync(f *os.File, b []byte) error {
 	_, err := f.Write(b)
 	if err == nil {
-		err = f.Sync()
+		err = fullsync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

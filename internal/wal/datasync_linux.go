@@ -11,9 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// datasync is fdatasync(2) on f. Where the kernel allows it, the sync is
-// submitted through Linux AIO (IOCB_CMD_FDSYNC, Linux 4.18 and later) and
-// its completion waited for through Go's network poller, on an eventfd.
+// datasync is fdatasync(2) on f, fullsync is fsync(2). Where the kernel
+// allows it, the sync is submitted through Linux AIO (IOCB_CMD_FDSYNC and
+// IOCB_CMD_FSYNC, Linux 4.18 and later) and its completion waited for
+// through Go's network poller, on an eventfd.
 //
 // Why: a goroutine in a blocking system call keeps its P until the
 // runtime's sysmon takes it away, which takes two of sysmon's ticks, and
@@ -26,30 +27,40 @@ import (
 // eventfd, the writer leaves the P to them. The kernel does the same
 // vfs_fsync_range as fdatasync, in a worker thread; the durability is the
 // same and so are the errors (an I/O error comes back as the event's
-// result).
+// result). The cursor file, atomically replaced files and directories are
+// synced the same way (fullsync): rarer, but each held the P as long.
 //
 // If the kernel refuses AIO (io_setup fails: no AIO, a seccomp filter,
-// fs.aio-max-nr used up), every sync is a plain fdatasync; if it refuses
-// one submission, that sync is.
-func datasync(f *os.File) error {
+// fs.aio-max-nr used up), every sync is a plain one; if it refuses one
+// submission (a file system without AIO fsync), that sync is.
+func datasync(f *os.File) error { return syncFile(f, true) }
+
+// fullsync is fsync(2) on f, through AIO where it can be (see datasync).
+func fullsync(f *os.File) error { return syncFile(f, false) }
+
+func syncFile(f *os.File, data bool) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
-	err = rc.Control(func(fd uintptr) { serr = syncFD(fd) })
+	err = rc.Control(func(fd uintptr) { serr = syncFD(fd, data) })
 	if err != nil {
 		return err
 	}
 	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+		op := "fsync"
+		if data {
+			op = "fdatasync"
+		}
+		return &os.PathError{Op: op, Path: f.Name(), Err: serr}
 	}
 	return nil
 }
 
-func syncFD(fd uintptr) error {
+func syncFD(fd uintptr, data bool) error {
 	if s := takeSyncer(); s != nil {
-		submitted, err := s.sync(fd)
+		submitted, err := s.sync(fd, data)
 		if !submitted || err == nil || s.healthy {
 			putSyncer(s)
 		} else {
@@ -60,7 +71,13 @@ func syncFD(fd uintptr) error {
 		}
 	}
 	for {
-		if err := syscall.Fdatasync(int(fd)); err != syscall.EINTR {
+		var err error
+		if data {
+			err = syscall.Fdatasync(int(fd))
+		} else {
+			err = syscall.Fsync(int(fd))
+		}
+		if err != syscall.EINTR {
 			return err
 		}
 	}
@@ -87,6 +104,12 @@ var (
 	// ioSetup is io_setup(2); tests replace it to refuse AIO.
 	ioSetup = func(ctx *uintptr) syscall.Errno {
 		_, _, e := unix.Syscall(unix.SYS_IO_SETUP, 1, uintptr(unsafe.Pointer(ctx)), 0)
+		return e
+	}
+	// ioSubmit is io_submit(2) of one iocb; tests replace it to hold a
+	// sync in flight.
+	ioSubmit = func(ctx uintptr, cb *iocb) syscall.Errno {
+		_, _, e := unix.Syscall(unix.SYS_IO_SUBMIT, ctx, 1, uintptr(unsafe.Pointer(&cb)))
 		return e
 	}
 )
@@ -150,17 +173,24 @@ type ioEvent struct {
 }
 
 const (
+	iocbCmdFsync  = 2
 	iocbCmdFdsync = 3
 	iocbFlagResfd = 1 << 0
 )
 
-// sync submits an fdatasync of fd and waits for it. submitted is false when
-// the kernel refused the submission (nothing is in flight; the caller
-// syncs the plain way).
-func (s *aioSyncer) sync(fd uintptr) (submitted bool, err error) {
-	cb := &iocb{opcode: iocbCmdFdsync, fildes: uint32(fd), flags: iocbFlagResfd, resfd: uint32(s.efd.Fd())}
+// sync submits an fdatasync (data) or fsync of fd and waits for it.
+// submitted is false when the kernel refused the submission (nothing is in
+// flight; the caller syncs the plain way).
+func (s *aioSyncer) sync(fd uintptr, data bool) (submitted bool, err error) {
+	op := uint16(iocbCmdFsync)
+	if data {
+		op = iocbCmdFdsync
+	}
+	// efd.Fd() leaves the descriptor non-blocking: os.NewFile was given
+	// it non-blocking (TestSyncWaitsInThePoller checks).
+	cb := &iocb{opcode: op, fildes: uint32(fd), flags: iocbFlagResfd, resfd: uint32(s.efd.Fd())}
 	for {
-		_, _, e := unix.Syscall(unix.SYS_IO_SUBMIT, s.ctx, 1, uintptr(unsafe.Pointer(&cb)))
+		e := ioSubmit(s.ctx, cb)
 		if e == syscall.EINTR {
 			continue
 		}

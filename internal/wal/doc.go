@@ -74,7 +74,8 @@
 // group. On Linux the fsync is an fdatasync submitted through AIO and waited
 // for through the network poller (datasync_linux.go), so that the P is
 // free for the other goroutines while the disk works; a plain fdatasync
-// where the kernel refuses AIO. There is no timer: the longer an fsync
+// where the kernel refuses AIO. The cursor file, atomically replaced files
+// and directories are fsynced the same way. There is no timer: the longer an fsync
 // takes, the larger the next group. In SyncAlways the writer yields once before it takes a group, so
 // that appenders ready to run (with one P, they wait while the writer
 // runs) join it instead of waiting for the next fsync. A record becomes visible to readers (LastIndex, cache, Notify) only

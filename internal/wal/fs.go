@@ -72,7 +72,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	err = fullsync(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
@@ -92,7 +92,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	tmp := f.Name()
 	if err = f.Chmod(0o600); err == nil {
 		if _, err = f.Write(data); err == nil {
-			err = f.Sync()
+			err = fullsync(f)
 		}
 	}
 	if cerr := f.Close(); err == nil {
