@@ -138,3 +138,61 @@ func (s *RSSSampler) Stop() []RSSPoint {
 	defer s.mu.Unlock()
 	return s.pts
 }
+
+// CoreTimes is one CPU's line of /proc/stat, in USER_HZ ticks: where the
+// core's time went, whichever process ran on it. With the relay pinned to
+// one core, it tells a core that idles (nothing runnable) from one that
+// waits on the disk (iowait: idle while a task that last ran there waits
+// for I/O) and from work the kernel does there on the relay's behalf
+// outside its process (softirq, kworkers), which the relay's own CPU time
+// does not show.
+type CoreTimes struct {
+	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ, Steal int64
+}
+
+// total is every tick the line accounts for (guest time is inside user).
+func (c CoreTimes) total() int64 {
+	return c.User + c.Nice + c.System + c.Idle + c.IOWait + c.IRQ + c.SoftIRQ + c.Steal
+}
+
+// ReadCoreTimes returns cpu's line of /proc/stat.
+func ReadCoreTimes(cpu int) (CoreTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CoreTimes{}, err
+	}
+	return parseCoreTimes(b, cpu)
+}
+
+func parseCoreTimes(b []byte, cpu int) (CoreTimes, error) {
+	prefix := []byte("cpu" + strconv.Itoa(cpu) + " ")
+	for line := range bytes.Lines(b) {
+		if !bytes.HasPrefix(line, prefix) {
+			continue
+		}
+		f := bytes.Fields(line[len(prefix):])
+		if len(f) < 8 {
+			return CoreTimes{}, fmt.Errorf("/proc/stat line %q has %d fields, want at least 8", bytes.TrimSpace(line), len(f))
+		}
+		var v [8]int64
+		for i := range v {
+			n, err := strconv.ParseInt(string(f[i]), 10, 64)
+			if err != nil {
+				return CoreTimes{}, fmt.Errorf("/proc/stat line %q: field %d: %v", bytes.TrimSpace(line), i+1, err)
+			}
+			v[i] = n
+		}
+		return CoreTimes{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]}, nil
+	}
+	return CoreTimes{}, fmt.Errorf("/proc/stat has no line for cpu%d", cpu)
+}
+
+// coreShares returns the idle and iowait shares of the ticks between a
+// and b (0 to 1), and false when no tick passed.
+func coreShares(a, b CoreTimes) (idle, iowait float64, ok bool) {
+	t := b.total() - a.total()
+	if t <= 0 {
+		return 0, 0, false
+	}
+	return float64(b.Idle-a.Idle) / float64(t), float64(b.IOWait-a.IOWait) / float64(t), true
+}

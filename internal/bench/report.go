@@ -57,11 +57,11 @@ func (r Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trelay\tlines/s\treq/s\tp50\tp99\tmax\terrors\tcpu/line\tlines/cpu-s\trelay cpu\tpeak rss\tceiling\tof ceil\tharness cpu\tdelivery\t")
+	fmt.Fprintln(tw, "scenario\trelay\tlines/s\treq/s\tp50\tp99\tmax\terrors\tcpu/line\tlines/cpu-s\trelay cpu\tcore idle/io\tpeak rss\tceiling\tof ceil\tharness cpu\tdelivery\t")
 	for _, res := range r.Results {
 		s := res.Median
 		if why := notRun(res); why != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", res.Scenario.Name, res.Relay, why)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", res.Scenario.Name, res.Relay, why)
 			continue
 		}
 		ceil, of := "-", "-"
@@ -72,9 +72,9 @@ func (r Report) WriteTable(w io.Writer) {
 		if s.CPUPerLine > 0 {
 			perCPU = si(1e9 / s.CPUPerLine)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f ns\t%s\t%.2f\t%s\t%s\t%s\t%.2f\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f ns\t%s\t%.2f\t%s\t%s\t%s\t%s\t%.2f\t%s\t\n",
 			res.Scenario.Name, res.Relay, si(s.LinesPerSec), si(s.RequestsPerSec), dur(s.P50), dur(s.P99), dur(s.Max),
-			s.Errors, s.CPUPerLine, perCPU, s.RelayCPU, mb(s.PeakRSS), ceil, of, s.HarnessCPU, delivery(res))
+			s.Errors, s.CPUPerLine, perCPU, s.RelayCPU, coreIdle(s), mb(s.PeakRSS), ceil, of, s.HarnessCPU, delivery(res))
 	}
 	tw.Flush()
 	if r.relayCount() > 1 {
@@ -135,6 +135,14 @@ func (r Report) WriteTable(w io.Writer) {
 			fmt.Fprintln(w, n)
 		}
 	}
+}
+
+// coreIdle shows the pinned core's idle and iowait shares ("-" unpinned).
+func coreIdle(s Summary) string {
+	if s.CoreIdle == nil || s.CoreIOWait == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%/%.0f%%", 100**s.CoreIdle, 100**s.CoreIOWait)
 }
 
 // notRun says why a result has no runs ("" if it has some).

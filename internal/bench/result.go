@@ -30,6 +30,12 @@ type RunResult struct {
 	// CPUPerLine divides it by the accepted lines (ns per line).
 	RelayCPU   float64 `json:"relay_cpu_cores"`
 	CPUPerLine float64 `json:"relay_cpu_ns_per_line"`
+	// CoreIdle and CoreIOWait are the shares of the window (0 to 1) in
+	// which the relay's pinned core was idle, and idle while a task that
+	// last ran there waited for I/O (a core waiting on the disk); nil
+	// when the relay was not pinned to one core.
+	CoreIdle   *float64 `json:"core_idle,omitempty"`
+	CoreIOWait *float64 `json:"core_iowait,omitempty"`
 	// PeakRSS is the relay's VmHWM at the end of the run.
 	PeakRSS int64      `json:"peak_rss_bytes"`
 	RSS     []RSSPoint `json:"rss,omitempty"`
@@ -79,6 +85,9 @@ type Recovery struct {
 func (rr RunResult) brief() string {
 	s := fmt.Sprintf("%s lines/s, p99 %s, cpu %.0f ns/line, rss %s", si(rr.Load.LinesPerSec()),
 		dur(rr.Load.Latency.P99), rr.CPUPerLine, mb(rr.PeakRSS))
+	if rr.CoreIdle != nil && rr.CoreIOWait != nil {
+		s += fmt.Sprintf(", core idle %.0f%% + iowait %.0f%%", 100**rr.CoreIdle, 100**rr.CoreIOWait)
+	}
 	if rr.Ceiling != nil {
 		s += fmt.Sprintf(", ceiling %s", si(rr.Ceiling.Load.LinesPerSec()))
 	}
@@ -105,6 +114,8 @@ type Summary struct {
 	Errors         int64         `json:"errors"`
 	CPUPerLine     float64       `json:"relay_cpu_ns_per_line"`
 	RelayCPU       float64       `json:"relay_cpu_cores"`
+	CoreIdle       *float64      `json:"core_idle,omitempty"`
+	CoreIOWait     *float64      `json:"core_iowait,omitempty"`
 	PeakRSS        int64         `json:"peak_rss_bytes"`
 	HarnessCPU     float64       `json:"harness_cpu_cores"`
 	Ceiling        float64       `json:"ceiling_lines_per_sec,omitempty"`
@@ -117,6 +128,20 @@ type Summary struct {
 	Direct         float64       `json:"direct_ingest_lines_per_sec,omitempty"`
 	Through        float64       `json:"through_ingest_lines_per_sec,omitempty"`
 	Ratio          float64       `json:"ratio,omitempty"`
+}
+
+// medianShare is the median of a share every run has, or nil.
+func medianShare(runs []RunResult, f func(RunResult) *float64) *float64 {
+	xs := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		p := f(r)
+		if p == nil {
+			return nil
+		}
+		xs = append(xs, *p)
+	}
+	m := median(xs)
+	return &m
 }
 
 func summarizeRuns(runs []RunResult) Summary {
@@ -139,6 +164,8 @@ func summarizeRuns(runs []RunResult) Summary {
 	s.CPUPerLine = pick(func(r RunResult) float64 { return r.CPUPerLine })
 	s.RelayCPU = pick(func(r RunResult) float64 { return r.RelayCPU })
 	s.PeakRSS = int64(pick(func(r RunResult) float64 { return float64(r.PeakRSS) }))
+	s.CoreIdle = medianShare(runs, func(r RunResult) *float64 { return r.CoreIdle })
+	s.CoreIOWait = medianShare(runs, func(r RunResult) *float64 { return r.CoreIOWait })
 	s.HarnessCPU = pick(func(r RunResult) float64 { return r.Load.HarnessCPU })
 	for _, r := range runs {
 		s.Errors = max(s.Errors, r.Load.ErrorCount())

@@ -188,22 +188,56 @@ func (r *Runner) ceiling(ctx context.Context, sc Scenario, bodies []Body) (*Ceil
 	return &Ceiling{Load: res, CPU: cpu.cores(res.Window), CPUPerLine: cpu.perLine(res.Lines), PeakRSS: mem.HWM}, nil
 }
 
-// cpuWindow records a process's CPU time at the window's start and end.
-type cpuWindow struct{ start, end time.Duration }
+// cpuWindow records a process's CPU time at the window's start and end,
+// and, when pinned (the relay on one core), that core's own accounting
+// from /proc/stat.
+type cpuWindow struct {
+	start, end time.Duration
+	pinned     bool
+	core       int
+	c0, c1     CoreTimes
+	coreErr    error
+}
+
+// newCPUWindow watches the pinned core of r, if it pins to a single one.
+func (r *Runner) newCPUWindow() *cpuWindow {
+	var w cpuWindow
+	if cpus, err := parseCPUList(r.ServerCPUs); err == nil && len(cpus) == 1 {
+		w.pinned, w.core = true, cpus[0]
+	}
+	return &w
+}
 
 // hook returns a LoadConfig.OnWindow that reads pid's CPU time and also
 // calls also (if set).
 func (w *cpuWindow) hook(pid int, also func(bool)) func(bool) {
 	return func(start bool) {
 		t, _ := CPUTime(pid)
+		var c CoreTimes
+		if w.pinned {
+			var err error
+			if c, err = ReadCoreTimes(w.core); err != nil {
+				w.coreErr = err
+			}
+		}
 		if start {
-			w.start = t
+			w.start, w.c0 = t, c
 		} else {
-			w.end = t
+			w.end, w.c1 = t, c
 		}
 		if also != nil {
 			also(start)
 		}
+	}
+}
+
+// coreIdle fills rr's core shares from the window, when a core was watched.
+func (w *cpuWindow) coreIdle(rr *RunResult) {
+	if !w.pinned || w.coreErr != nil {
+		return
+	}
+	if idle, iowait, ok := coreShares(w.c0, w.c1); ok {
+		rr.CoreIdle, rr.CoreIOWait = &idle, &iowait
 	}
 }
 
@@ -365,7 +399,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	pid := p.PID()
 	sampler := SampleRSS(pid, 250*time.Millisecond)
 
-	var cpu cpuWindow
+	cpu := r.newCPUWindow()
 	res, err := RunLoad(ctx, LoadConfig{Addr: rc.Bind, Target: "/write?db=" + benchDB, Conns: sc.Conns,
 		Bodies: bodies, Gzip: sc.Gzip, Warmup: r.Warmup, Duration: r.window(sc),
 		OnWindow: cpu.hook(pid, both(r.perf(sc, rel, run, pid), r.trace(sc, rel, run, rc.Bind)))})
@@ -376,6 +410,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	rr.Load = res
 	rr.RelayCPU = cpu.cores(res.Window)
 	rr.CPUPerLine = cpu.perLine(res.Lines)
+	cpu.coreIdle(&rr)
 
 	want, err := set.expected(res, bodies)
 	if err != nil {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,5 +107,74 @@ func TestParseCPUList(t *testing.T) {
 		if _, err := parseCPUList(bad); err == nil {
 			t.Errorf("parseCPUList(%q) accepted", bad)
 		}
+	}
+}
+
+func TestParseCoreTimes(t *testing.T) {
+	stat := []byte("cpu  900 0 800 7000 300 0 60 0 0 0\n" +
+		"cpu10 9 9 9 9 9 9 9 9 0 0\n" +
+		"cpu1 400 1 350 3000 150 2 30 5 0 0\n" +
+		"intr 1 2 3\n")
+	got, err := parseCoreTimes(stat, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cpu1, not the summary line or cpu10 (a prefix match would take them).
+	if want := (CoreTimes{400, 1, 350, 3000, 150, 2, 30, 5}); got != want {
+		t.Errorf("cpu1 = %+v, want %+v", got, want)
+	}
+	if _, err := parseCoreTimes(stat, 2); err == nil || !strings.Contains(err.Error(), "cpu2") {
+		t.Errorf("missing cpu2: err = %v", err)
+	}
+	if _, err := parseCoreTimes([]byte("cpu0 1 2 3\n"), 0); err == nil {
+		t.Errorf("short line accepted")
+	}
+	if _, err := parseCoreTimes([]byte("cpu0 1 2 3 x 5 6 7 8\n"), 0); err == nil {
+		t.Errorf("non-numeric field accepted")
+	}
+}
+
+func TestCoreShares(t *testing.T) {
+	a := CoreTimes{User: 100, System: 100, Idle: 100, IOWait: 100}
+	// 200 ticks later: 120 busy, 20 idle, 60 iowait.
+	b := CoreTimes{User: 180, System: 140, Idle: 120, IOWait: 160}
+	idle, iowait, ok := coreShares(a, b)
+	if !ok || idle != 0.1 || iowait != 0.3 {
+		t.Errorf("coreShares = %v, %v, %v; want 0.1, 0.3, true", idle, iowait, ok)
+	}
+	if _, _, ok := coreShares(a, a); ok {
+		t.Errorf("no tick passed, but shares reported")
+	}
+}
+
+func TestReadCoreTimesOfThisMachine(t *testing.T) {
+	c, err := ReadCoreTimes(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.total() <= 0 {
+		t.Errorf("cpu0 has accounted no time: %+v", c)
+	}
+}
+
+func TestCoreIdleInSummaryAndTable(t *testing.T) {
+	share := func(v float64) *float64 { return &v }
+	runs := []RunResult{
+		{CoreIdle: share(0.02), CoreIOWait: share(0.20)},
+		{CoreIdle: share(0.04), CoreIOWait: share(0.10)},
+		{CoreIdle: share(0.30), CoreIOWait: share(0.15)},
+	}
+	s := summarizeRuns(runs)
+	if s.CoreIdle == nil || *s.CoreIdle != 0.04 || s.CoreIOWait == nil || *s.CoreIOWait != 0.15 {
+		t.Fatalf("medians: idle %v, iowait %v", s.CoreIdle, s.CoreIOWait)
+	}
+	if got := coreIdle(s); got != "4%/15%" {
+		t.Errorf("column = %q", got)
+	}
+	// A run without the figures (relay not pinned) leaves the column empty
+	// rather than a median of the others.
+	runs[1].CoreIdle = nil
+	if s := summarizeRuns(runs); s.CoreIdle != nil || coreIdle(s) != "-" {
+		t.Errorf("partial runs: idle %v, column %q", s.CoreIdle, coreIdle(s))
 	}
 }
