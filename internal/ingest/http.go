@@ -144,6 +144,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, endpoint string,
 		h.failRead(w, endpoint, err)
 		return
 	}
+	// Read to its end: closing it tells net/http so, which otherwise
+	// tries to discard the rest before answering (a reader and a copy
+	// on every request).
+	r.Body.Close()
 	now := h.opts.Now()
 	sb, err := stamp(buf, prec.Timestamp(now), &l)
 	defer sb.free()

@@ -197,3 +197,46 @@ func TestRingKeepsRefusalBodiesSmall(t *testing.T) {
 		t.Errorf("cut body is not a valid InfluxDB error: %q", o.body[:80])
 	}
 }
+
+// Waiters are reused: one given back must come out clean, with neither
+// the verdicts nor a wake-up meant for the record it waited on before.
+func TestReusedWaiterStartsClean(t *testing.T) {
+	tr := newTracker()
+	for i := uint64(1); i <= 50; i++ {
+		w := tr.register(2 * i)
+		// A verdict that is not in the ring (its slot moved on) reaches
+		// only the waiter; the wake-up stays unread.
+		tr.report(2*i, bA|bB, &backend.Result{Class: backend.Rejected, Status: 400, Body: []byte(`{"error":"x"}`)})
+		tr.ring[(2*i)%ringSize] = outcome{}
+		tr.unregister(w)
+
+		w = tr.register(2*i + 1)
+		if o := tr.snapshot(w); o.idx != 2*i+1 || o.rejected != 0 || o.accepted != 0 || o.body != nil {
+			t.Fatalf("round %d: a fresh waiter has %+v", i, o)
+		}
+		select {
+		case <-w.wake:
+			t.Fatalf("round %d: a fresh waiter has a wake-up pending", i)
+		default:
+		}
+		tr.unregister(w)
+	}
+}
+
+// Await's timers are reused: one that fired unread and went back must not
+// fire for its next user before that user's time.
+func TestReusedTimerHasNoStaleTick(t *testing.T) {
+	var r Relay
+	for range 20 {
+		tm := r.getTimer(time.Millisecond)
+		time.Sleep(3 * time.Millisecond) // fired, nobody read it
+		r.putTimer(tm)
+		tm = r.getTimer(time.Hour)
+		select {
+		case <-tm.C:
+			t.Fatal("a reused timer ticked at once")
+		case <-time.After(5 * time.Millisecond):
+		}
+		r.putTimer(tm)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,5 +149,33 @@ func TestVersionHeaderBeforeAndAfterABackendAnswers(t *testing.T) {
 	var body struct{ Version string }
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Version != "1.7.99-fake" {
 		t.Errorf("/ping?verbose=true: version %q (%v), want 1.7.99-fake", body.Version, err)
+	}
+}
+
+// Every answer carries InfluxDB's common headers, one value each, with
+// the same request ID twice; a handler that adds to one of them must not
+// change another (they share one array).
+func TestCommonHeaders(t *testing.T) {
+	s := &Server{}
+	s.opts.Version = "9.9.9-test"
+	h := s.commonHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("X-Influxdb-Build", "extra")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ping", nil))
+	got := rec.Result().Header
+	id := got.Values("Request-Id")
+	if len(id) != 1 || len(id[0]) != 36 || !slices.Equal(got.Values("X-Request-Id"), id) {
+		t.Errorf("Request-Id %q, X-Request-Id %q", id, got.Values("X-Request-Id"))
+	}
+	if v := got.Values("X-Influxdb-Version"); !slices.Equal(v, []string{"unknown"}) {
+		t.Errorf("X-Influxdb-Version %q", v)
+	}
+	if v := got.Values("X-Influxgate-Version"); !slices.Equal(v, []string{"9.9.9-test"}) {
+		t.Errorf("X-Influxgate-Version %q", v)
+	}
+	if v := got.Values("X-Influxdb-Build"); !slices.Equal(v, []string{"OSS", "extra"}) {
+		t.Errorf("X-Influxdb-Build %q", v)
 	}
 }

@@ -28,6 +28,9 @@ type appendReq struct {
 	done    chan appendResult
 }
 
+// zeroFrameHeader reserves a frame header's room in a group's buffer.
+var zeroFrameHeader [frameHeaderLen]byte
+
 type appendResult struct {
 	index uint64
 	err   error
@@ -68,9 +71,15 @@ func (l *Log) Append(payload []byte) (uint64, error) {
 	l.inflight.Add(1)
 	l.closeMu.RUnlock()
 	defer l.inflight.Done()
-	req := &appendReq{payload: payload, done: make(chan appendResult, 1)}
+	req, _ := l.spareReqs.Get().(*appendReq)
+	if req == nil {
+		req = &appendReq{done: make(chan appendResult, 1)}
+	}
+	req.payload = payload
 	l.reqs <- req
 	res := <-req.done
+	req.payload = nil
+	l.spareReqs.Put(req)
 	return res.index, res.err
 }
 
@@ -192,9 +201,11 @@ func (l *Log) writeGroup(tail segment, first uint64, group []*appendReq) error {
 		buf = buf[:0]
 	}
 	for i, r := range group {
-		var h [frameHeaderLen]byte
-		putFrameHeader(h[:], first+uint64(i), r.payload)
-		buf = append(buf, h[:]...)
+		// The header is built in buf itself: a [frameHeaderLen]byte on
+		// the stack escapes (the CRC is computed through a function
+		// value), one allocation per record.
+		buf = append(buf, zeroFrameHeader[:]...)
+		putFrameHeader(buf[len(buf)-frameHeaderLen:], first+uint64(i), r.payload)
 		if len(r.payload) < directWriteSize {
 			buf = append(buf, r.payload...)
 			continue
