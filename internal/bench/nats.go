@@ -39,20 +39,52 @@ type natsCluster struct {
 	urls  []string
 }
 
+// natsAddr picks a loopback address for a server's port; tests replace it.
+var natsAddr = freeAddr
+
 // startNATS starts n servers (a cluster when n > 1) with their stores
 // under dir; syncAlways makes each fsync before it acknowledges. It
 // returns the [log-store] table influxgate needs.
+//
+// A port found free can be taken before the server binds it: the load
+// generator and the relays open thousands of connections, each on an
+// ephemeral port. A server that exits with "address already in use"
+// makes the whole cluster start again on new ports (at most three times,
+// each in a directory of its own), as startRetrying does for one process.
 func startNATS(dir string, n int, syncAlways bool) (*natsCluster, string, error) {
 	bin, err := NATSServerBinary()
 	if err != nil {
 		return nil, "", err
 	}
+	for try := 1; try <= 3; try++ {
+		tryDir := dir
+		if try > 1 {
+			tryDir = filepath.Join(dir, fmt.Sprintf("nats-try-%d", try))
+			if err := os.MkdirAll(tryDir, 0o755); err != nil {
+				return nil, "", err
+			}
+		}
+		var c *natsCluster
+		var store string
+		if c, store, err = startNATSOnce(bin, tryDir, n, syncAlways); err == nil {
+			return c, store, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, "", err
+}
+
+// startNATSOnce is one attempt of startNATS, on ports picked now.
+func startNATSOnce(bin, dir string, n int, syncAlways bool) (*natsCluster, string, error) {
 	type ports struct{ client, cluster, monitor string }
 	var ps []ports
+	var err error
 	for range n {
 		var p ports
 		for _, dst := range []*string{&p.client, &p.cluster, &p.monitor} {
-			if *dst, err = freeAddr(); err != nil {
+			if *dst, err = natsAddr(); err != nil {
 				return nil, "", err
 			}
 		}
