@@ -362,7 +362,7 @@ const keepCached = maxSpares
 // spare: nothing has been truncated for a while, because a backend lags
 // or is down and the log keeps growing. Left cached, such a log takes
 // fresh memory for every new segment, and on this VM writing into fresh
-// pages cost the relay nearly twice the CPU per line of a healthy run
+// pages cost the relay about twice the CPU per line of a healthy run
 // (docs/performance.md); with the old pages dropped, the new ones come
 // from memory just freed. The dropped segment is read again only when
 // the lagging backend catches up, from disk then if need be. Its pages are
