@@ -1,8 +1,8 @@
 package wal
 
 import (
+	"os"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,15 +12,9 @@ import (
 var cacheDrops atomic.Uint64
 
 // dropCache asks the kernel to drop f's cached pages (they are clean: the
-// segment was synced when sealed). See rotate for when and why.
-func dropCache(f segFile) error {
-	sc, ok := f.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
+// segment was synced when sealed). See dropBehind for when and why.
+func dropCache(f *os.File) error {
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}

@@ -2,5 +2,7 @@
 
 package wal
 
+import "os"
+
 // dropCache is a no-op where posix_fadvise is not used.
-func dropCache(segFile) error { return nil }
+func dropCache(*os.File) error { return nil }

@@ -383,7 +383,7 @@ func (l *Log) dropBehind() {
 		return
 	}
 	defer f.Close()
-	if err := dropCache(segmentFile{f}); err != nil {
+	if err := dropCache(f); err != nil {
 		l.logger.Debug("dropping a sealed segment's cached pages", "segment", filepath.Base(path), "err", err)
 	}
 }
