@@ -231,8 +231,8 @@ func (w *cpuWindow) hook(pid int, also func(bool)) func(bool) {
 	}
 }
 
-// coreIdle fills rr's core shares from the window, when a core was watched.
-func (w *cpuWindow) coreIdle(rr *RunResult) {
+// noteCore fills rr's core shares from the window, when a core was watched.
+func (w *cpuWindow) noteCore(rr *RunResult) {
 	if !w.pinned || w.coreErr != nil {
 		return
 	}
@@ -410,7 +410,7 @@ func (r *Runner) runSinks(ctx context.Context, sc Scenario, rel Relay, bodies []
 	rr.Load = res
 	rr.RelayCPU = cpu.cores(res.Window)
 	rr.CPUPerLine = cpu.perLine(res.Lines)
-	cpu.coreIdle(&rr)
+	cpu.noteCore(&rr)
 
 	want, err := set.expected(res, bodies)
 	if err != nil {
