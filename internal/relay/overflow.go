@@ -51,7 +51,6 @@ func (w *worker) enforceCap(q []pending) []pending {
 	for len(q) > 0 && q[0].off < target {
 		records++
 		points += uint64(q[0].rec.Lines)
-		q[0] = pending{} // see worker.loop: nothing kept behind the window
 		q = q[1:]
 	}
 	for len(q) == 0 && w.reader.Offset() < target {

@@ -79,10 +79,6 @@ type Relay struct {
 	metrics      *Metrics
 	logger       *slog.Logger
 	writeTimeout atomic.Int64 // ns; a reload may change it
-	// timers keeps Await's timers for reuse: a timer is two allocations,
-	// and every write waits with one. The relay's own pool, not the
-	// package's: a timer belongs to the synctest bubble that made it.
-	timers sync.Pool
 
 	// set is the current workers; replaced whole by a reload.
 	set atomic.Pointer[workerSet]

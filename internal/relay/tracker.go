@@ -51,11 +51,6 @@ type tracker struct {
 	// are answered with what they have.
 	done      chan struct{}
 	closeOnce sync.Once
-	// spare keeps waiters with their channels for reuse: two allocations
-	// less per awaited write. It is the tracker's own, not the package's:
-	// a channel belongs to the synctest bubble that made it, and tests
-	// run trackers in many.
-	spare sync.Pool
 }
 
 func newTracker() *tracker {
@@ -130,13 +125,9 @@ func apply(o *outcome, bit uint64, res *backend.Result) {
 }
 
 // register starts waiting for verdicts on idx; verdicts that arrived
-// before are copied in. The caller must call unregister, and must not use
-// the waiter after that.
+// before are copied in. The caller must call unregister.
 func (t *tracker) register(idx uint64) *waiter {
-	w, _ := t.spare.Get().(*waiter)
-	if w == nil {
-		w = &waiter{wake: make(chan struct{}, 1)}
-	}
+	w := &waiter{wake: make(chan struct{}, 1)}
 	t.mu.Lock()
 	if s := &t.ring[idx%ringSize]; s.idx == idx {
 		w.o = *s
@@ -170,15 +161,6 @@ func (t *tracker) unregister(w *waiter) {
 		t.waiters[w.o.idx] = ws
 	}
 	t.mu.Unlock()
-	// Reports reach only registered waiters, under t.mu: none can reach
-	// w now. A wake-up it did not take would be a stale one for its next
-	// user, and its outcome may hold an answer body.
-	select {
-	case <-w.wake:
-	default:
-	}
-	w.o = outcome{}
-	t.spare.Put(w)
 }
 
 // lookup returns the remembered outcome of idx, if it is still in the ring.

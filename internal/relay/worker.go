@@ -176,12 +176,7 @@ func (w *worker) openReader(ctx context.Context) bool {
 }
 
 func (w *worker) loop(ctx context.Context) {
-	// queue is a window of backing, which fill reuses from its start once
-	// the queue is empty (appending to queue[:0] would keep only what is
-	// left after the window's start, and grow a new array every few
-	// fills). Entries leave the window cleared, so backing keeps no
-	// delivered record alive.
-	var queue, backing []pending
+	var queue []pending
 	attempt := 0
 	for ctx.Err() == nil {
 		if w.dropOldest && w.capBytes > 0 {
@@ -189,9 +184,7 @@ func (w *worker) loop(ctx context.Context) {
 		}
 		if len(queue) == 0 {
 			var err error
-			queue, err = w.fill(backing[:0])
-			backing = queue
-			if err != nil {
+			if queue, err = w.fill(queue[:0]); err != nil {
 				w.fail(fmt.Sprintf("reading the log: %v", err))
 				sleep(ctx, time.Second)
 				continue
@@ -209,7 +202,6 @@ func (w *worker) loop(ctx context.Context) {
 		resolved, fail := w.send(ctx, queue[:n])
 		if resolved > 0 {
 			w.noteLate(queue[:resolved])
-			clear(queue[:resolved])
 			queue = queue[resolved:]
 			w.advance(queue)
 			attempt = 0

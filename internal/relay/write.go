@@ -104,8 +104,8 @@ func (r *Relay) Await(ctx context.Context, t Ticket, c Consistency) Answer {
 	tr := t.set.tracker
 	wt := tr.register(t.idx)
 	defer tr.unregister(wt)
-	timer := r.getTimer(time.Duration(r.writeTimeout.Load()))
-	defer r.putTimer(timer)
+	timer := time.NewTimer(time.Duration(r.writeTimeout.Load()))
+	defer timer.Stop()
 	for {
 		if a, ok := decide(tr.snapshot(wt), t.all, t.live, c, false); ok {
 			return a
@@ -120,24 +120,6 @@ func (r *Relay) Await(ctx context.Context, t Ticket, c Consistency) Answer {
 		a, _ := decide(tr.snapshot(wt), t.all, t.live, c, true)
 		return a
 	}
-}
-
-// getTimer returns a timer of r.timers reset to d, or a new one. Since
-// Go 1.23 Stop and Reset leave no stale tick in the channel, whether the
-// timer fired or not.
-func (r *Relay) getTimer(d time.Duration) *time.Timer {
-	if t, ok := r.timers.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
-	}
-	return time.NewTimer(d)
-}
-
-// putTimer stops t (a pooled timer left running would stay in the
-// runtime's timer heap until it fired) and keeps it for reuse.
-func (r *Relay) putTimer(t *time.Timer) {
-	t.Stop()
-	r.timers.Put(t)
 }
 
 // full reports a backlog at its cap under overflow = reject.

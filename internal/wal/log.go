@@ -118,14 +118,9 @@ type Log struct {
 	rotations atomic.Int64
 
 	reqs chan *appendReq
-	// spareReqs keeps append requests with their channels for reuse: two
-	// allocations less per Append. A request goes back once its answer
-	// is received; the writer does not touch it after sending that. The
-	// log's own pool: a channel belongs to the synctest bubble that made it.
-	spareReqs sync.Pool
-	stop      chan struct{}
-	done      chan struct{}
-	w         writerState // owned by the writer goroutine
+	stop chan struct{}
+	done chan struct{}
+	w    writerState // owned by the writer goroutine
 
 	st counters
 	// onGroup, when set (by tests, before the first Append), is told the

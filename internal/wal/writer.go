@@ -71,15 +71,9 @@ func (l *Log) Append(payload []byte) (uint64, error) {
 	l.inflight.Add(1)
 	l.closeMu.RUnlock()
 	defer l.inflight.Done()
-	req, _ := l.spareReqs.Get().(*appendReq)
-	if req == nil {
-		req = &appendReq{done: make(chan appendResult, 1)}
-	}
-	req.payload = payload
+	req := &appendReq{payload: payload, done: make(chan appendResult, 1)}
 	l.reqs <- req
 	res := <-req.done
-	req.payload = nil
-	l.spareReqs.Put(req)
 	return res.index, res.err
 }
 
